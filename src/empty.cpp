@@ -1,0 +1,1 @@
+// Stands in for a component that has no sources yet; an object library needs one file.
