@@ -8,8 +8,10 @@ packages=(
   libopenblas-dev libhwy-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libpcre2-dev libutf8proc-dev libsentencepiece-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm python3 python3-numpy
+  python3 python3-numpy
 )
+# npm fetches test data and runs the reference tokenizer; keep an existing Node.js install.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
