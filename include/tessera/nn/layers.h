@@ -1,0 +1,78 @@
+// Layers: Linear, Embedding, RMSNorm, LayerNorm, RoPE (as in mlx.nn).
+//
+// Parameters start as float32 arrays of the right shape; loading a checkpoint replaces them
+// with the stored arrays, dtype and all.
+#pragma once
+
+#include "tessera/nn/module.h"
+
+#include <optional>
+
+namespace tessera::nn {
+
+// y = x W^T + b, W [out, in] (the Hugging Face layout).
+class Linear : public UnaryModule {
+ public:
+  Linear(int input_dims, int output_dims, bool bias = true);
+  std::string type_name() const override { return "Linear"; }
+  array operator()(const array& x) override;
+  const array& weight() const { return parameter("weight"); }
+  bool has_bias() const { return has_parameter("bias"); }
+};
+
+// Token ids -> rows of W [num_embeddings, dims].
+class Embedding : public UnaryModule {
+ public:
+  Embedding(int num_embeddings, int dims);
+  std::string type_name() const override { return "Embedding"; }
+  array operator()(const array& ids) override;
+  // x W^T: the output head of a model with tied embeddings.
+  virtual array as_linear(const array& x);
+  const array& weight() const { return parameter("weight"); }
+};
+
+// x * rsqrt(mean(x^2) + eps) * weight over the last axis (fast::rms_norm). With
+// `unit_offset` (Gemma) the scale is 1 + weight, taken in float32, and weight starts at 0.
+class RMSNorm : public UnaryModule {
+ public:
+  RMSNorm(int dims, float eps = 1e-5f, bool unit_offset = false);
+  std::string type_name() const override { return "RMSNorm"; }
+  array operator()(const array& x) override;
+  float eps() const { return eps_; }
+  bool unit_offset() const { return unit_offset_; }
+
+ private:
+  float eps_;
+  bool unit_offset_;
+};
+
+class LayerNorm : public UnaryModule {
+ public:
+  LayerNorm(int dims, float eps = 1e-5f, bool affine = true, bool bias = true);
+  std::string type_name() const override { return "LayerNorm"; }
+  array operator()(const array& x) override;
+
+ private:
+  float eps_;
+};
+
+// Rotary position embedding over x [..., T, D] for positions offset..offset+T-1
+// (fast::rope). The frequencies are either base^(-2i/dims) or given as `freqs` (MLX's
+// convention: inv_freq = 1 / freqs); they are fixed at construction. Not a parameter holder.
+class RoPE : public Module {
+ public:
+  RoPE(int dims, bool traditional = false, float base = 10000.0f, float scale = 1.0f,
+       std::optional<array> freqs = {});
+  std::string type_name() const override { return "RoPE"; }
+  virtual array operator()(const array& x, int offset) const;
+  int dims() const { return dims_; }
+
+ protected:
+  int dims_;
+  bool traditional_;
+  float base_;
+  float scale_;
+  std::optional<array> freqs_;
+};
+
+}  // namespace tessera::nn

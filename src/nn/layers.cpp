@@ -1,0 +1,92 @@
+#include "tessera/nn/layers.h"
+
+#include "tessera/fast.h"
+#include "tessera/ops.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace tessera::nn {
+
+Linear::Linear(int input_dims, int output_dims, bool bias) {
+  if (input_dims <= 0 || output_dims <= 0) {
+    throw std::invalid_argument("[Linear] dimensions must be positive, got " + std::to_string(input_dims) + " x " +
+                                std::to_string(output_dims));
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(input_dims));
+  register_parameter("weight", full({output_dims, input_dims}, array(scale), float32));
+  if (bias) {
+    register_parameter("bias", zeros({output_dims}, float32));
+  }
+}
+
+array Linear::operator()(const array& x) {
+  array y = matmul(x, transpose(weight()));
+  return has_bias() ? add(y, parameter("bias")) : y;
+}
+
+Embedding::Embedding(int num_embeddings, int dims) {
+  if (num_embeddings <= 0 || dims <= 0) {
+    throw std::invalid_argument("[Embedding] dimensions must be positive");
+  }
+  const float scale = std::sqrt(1.0f / static_cast<float>(dims));
+  register_parameter("weight", full({num_embeddings, dims}, array(scale), float32));
+}
+
+array Embedding::operator()(const array& ids) { return take(weight(), ids, 0); }
+
+array Embedding::as_linear(const array& x) { return matmul(x, transpose(weight())); }
+
+RMSNorm::RMSNorm(int dims, float eps, bool unit_offset) : eps_(eps), unit_offset_(unit_offset) {
+  register_parameter("weight", unit_offset ? zeros({dims}, float32) : ones({dims}, float32));
+}
+
+array RMSNorm::operator()(const array& x) {
+  const array& w = parameter("weight");
+  if (!unit_offset_) {
+    return fast::rms_norm(x, w, eps_);
+  }
+  return fast::rms_norm(x, add(astype(w, float32), array(1.0f)), eps_);
+}
+
+LayerNorm::LayerNorm(int dims, float eps, bool affine, bool bias) : eps_(eps) {
+  if (affine) {
+    register_parameter("weight", ones({dims}, float32));
+    if (bias) {
+      register_parameter("bias", zeros({dims}, float32));
+    }
+  }
+}
+
+array LayerNorm::operator()(const array& x) {
+  std::optional<array> w;
+  std::optional<array> b;
+  if (has_parameter("weight")) {
+    w = parameter("weight");
+  }
+  if (has_parameter("bias")) {
+    b = parameter("bias");
+  }
+  return fast::layer_norm(x, w, b, eps_);
+}
+
+RoPE::RoPE(int dims, bool traditional, float base, float scale, std::optional<array> freqs)
+    : dims_(dims), traditional_(traditional), base_(base), scale_(scale), freqs_(std::move(freqs)) {
+  if (dims <= 0 || dims % 2 != 0) {
+    throw std::invalid_argument("[RoPE] dims must be positive and even, got " + std::to_string(dims));
+  }
+  if (freqs_ && freqs_->size() != static_cast<size_t>(dims / 2)) {
+    throw std::invalid_argument("[RoPE] freqs must have dims / 2 = " + std::to_string(dims / 2) + " entries, got " +
+                                std::to_string(freqs_->size()));
+  }
+}
+
+array RoPE::operator()(const array& x, int offset) const {
+  if (freqs_) {
+    return fast::rope(x, dims_, traditional_, std::nullopt, scale_, offset, freqs_);
+  }
+  return fast::rope(x, dims_, traditional_, base_, scale_, offset);
+}
+
+}  // namespace tessera::nn
