@@ -91,12 +91,15 @@ void ThreadPool::worker_loop(Slot& slot) {
     }
     seen = slot.ticket.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire)) return;
-    run_chunks();
-    if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        caller_sleeping_.load(std::memory_order_seq_cst)) {
-      pending_.notify_one();
-    }
+    join_job();
   }
+}
+
+void ThreadPool::join_job() {
+  uint32_t before = state_.fetch_add(1, std::memory_order_seq_cst);
+  if ((before & kClosed) == 0) run_chunks();
+  uint32_t after = state_.fetch_sub(1, std::memory_order_seq_cst) - 1;
+  if ((after & ~kClosed) == 0 && caller_sleeping_.load(std::memory_order_seq_cst)) state_.notify_one();
 }
 
 void ThreadPool::run_chunks() {
@@ -131,7 +134,6 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
   int64_t num_chunks = std::min<int64_t>(max_chunks, num_threads());
   int64_t chunk = ceil_div(ceil_div(n, num_chunks), grain) * grain;
   num_chunks = ceil_div(n, chunk);
-  auto helpers = static_cast<uint32_t>(num_chunks - 1);
 
   fn_ = &fn;
   n_ = n;
@@ -139,8 +141,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
   num_chunks_ = num_chunks;
   next_chunk_.store(0, std::memory_order_relaxed);
   error_ = nullptr;
-  pending_.store(helpers, std::memory_order_seq_cst);
-  for (uint32_t i = 0; i < helpers; ++i) {
+  // Opening keeps the count: a late worker may be passing through the closed job.
+  state_.fetch_and(~kClosed, std::memory_order_seq_cst);
+  for (int64_t i = 0; i < num_chunks - 1; ++i) {
     Slot& slot = *slots_[i];
     slot.ticket.fetch_add(1, std::memory_order_seq_cst);
     if (slot.sleeping.load(std::memory_order_seq_cst)) slot.ticket.notify_one();
@@ -150,11 +153,13 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
   run_chunks();
   t_in_pool = false;
 
-  auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  // Every chunk is claimed; wait only for the workers that joined to finish theirs.
+  state_.fetch_or(kClosed, std::memory_order_seq_cst);
+  auto finished = [&] { return (state_.load(std::memory_order_acquire) & ~kClosed) == 0; };
   if (!spin_until(finished)) {
     caller_sleeping_.store(true, std::memory_order_seq_cst);
-    for (uint32_t left; (left = pending_.load(std::memory_order_seq_cst)) != 0;) {
-      pending_.wait(left, std::memory_order_seq_cst);
+    for (uint32_t s; ((s = state_.load(std::memory_order_seq_cst)) & ~kClosed) != 0;) {
+      state_.wait(s, std::memory_order_seq_cst);
     }
     caller_sleeping_.store(false, std::memory_order_relaxed);
   }

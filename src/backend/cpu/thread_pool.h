@@ -44,18 +44,23 @@ class ThreadPool {
 
   void worker_loop(Slot& slot);
   void run_chunks();
+  void join_job();
 
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> workers_;
   std::mutex busy_;  // one job at a time; a second caller runs inline
 
-  // The current job; written before the tickets are bumped, stable until pending_ is 0.
+  // The current job. Its fields are written while the job is closed, and stay unchanged
+  // while any worker has joined it.
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
   int64_t chunk_ = 0;
   int64_t num_chunks_ = 0;
   std::atomic<int64_t> next_chunk_{0};
-  alignas(64) std::atomic<uint32_t> pending_{0};  // workers still running the job
+  // kClosed plus the number of workers inside the job. A worker that wakes up late finds the
+  // job closed and stays out, so the caller never waits for a thread the OS has not run yet.
+  static constexpr uint32_t kClosed = 1u << 31;
+  alignas(64) std::atomic<uint32_t> state_{kClosed};
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
 

@@ -1,0 +1,264 @@
+#include "backend/cpu/gemm_bf16.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "backend/cpu/gemv.h"
+#include "backend/cpu/simd_convert.h"
+#include "backend/cpu/simd_features.h"
+#include "backend/cpu/thread_pool.h"
+
+namespace tessera::cpu {
+
+namespace {
+
+// Blocking (Goto/BLIS scheme). The micro-kernel keeps a kMR x kNR tile of C in 24 zmm
+// registers; vdpbf16ps consumes K in pairs, so packed panels hold 32-bit (k, k+1) pairs.
+// A kKC x kNR panel of B (32 KiB) stays in L1 while the kMR-row panels of A stream past it;
+// a kKC x kNC block of B (512 KiB) stays in L2.
+constexpr int kMR = 6;
+constexpr int kNR = 64;
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 96;
+constexpr int64_t kNC = 1024;
+// Below this many multiply-adds, one thread does the whole product.
+constexpr int64_t kMinParallelWork = 1 << 18;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// op(A)(m, k) or op(B)(k, n) of a stored bf16 matrix.
+struct Matrix {
+  const uint16_t* data;
+  int64_t ld;
+  bool trans;
+  // Element (row, col) of the logical (op-applied) matrix.
+  uint16_t at(int64_t row, int64_t col) const { return trans ? data[col * ld + row] : data[row * ld + col]; }
+};
+
+uint32_t pair(uint16_t lo, uint16_t hi) { return uint32_t{lo} | (uint32_t{hi} << 16); }
+
+// Scratch for packed panels, one per thread, kept between calls.
+class PackBuffer {
+ public:
+  ~PackBuffer() { std::free(data_); }
+  uint32_t* get(size_t words) {
+    if (words > capacity_) {
+      std::free(data_);
+      size_t bytes = (words * sizeof(uint32_t) + 63) / 64 * 64;
+      data_ = static_cast<uint32_t*>(std::aligned_alloc(64, bytes));
+      if (data_ == nullptr) {
+        capacity_ = 0;
+        throw std::bad_alloc();
+      }
+      capacity_ = words;
+    }
+    return data_;
+  }
+
+ private:
+  uint32_t* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+thread_local PackBuffer t_pack_a;
+thread_local PackBuffer t_pack_b;
+
+// Packs rows [m0, m0 + mc) x cols [k0, k0 + kc) of op(A) into kMR-row panels, each laid out
+// [kc/2 pairs][kMR rows]; missing rows and the odd last k are zero.
+void pack_a(const Matrix& a, int64_t m0, int64_t mc, int64_t k0, int64_t kc, uint32_t* dst) {
+  int64_t pairs = ceil_div(kc, 2);
+  for (int64_t i = 0; i < mc; i += kMR) {
+    uint32_t* panel = dst + (i / kMR) * pairs * kMR;
+    for (int r = 0; r < kMR; ++r) {
+      int64_t m = m0 + i + r;
+      if (i + r >= mc) {
+        for (int64_t p = 0; p < pairs; ++p) panel[p * kMR + r] = 0;
+      } else if (!a.trans) {
+        const uint16_t* row = a.data + m * a.ld + k0;
+        int64_t p = 0;
+        for (; 2 * p + 1 < kc; ++p) std::memcpy(&panel[p * kMR + r], row + 2 * p, sizeof(uint32_t));
+        if (p < pairs) panel[p * kMR + r] = pair(row[2 * p], 0);
+      } else {
+        for (int64_t p = 0; p < pairs; ++p) {
+          int64_t k = k0 + 2 * p;
+          panel[p * kMR + r] = pair(a.at(m, k), 2 * p + 1 < kc ? a.at(m, k + 1) : 0);
+        }
+      }
+    }
+  }
+}
+
+// Packs rows [k0, k0 + kc) x cols [n0, n0 + nc) of op(B) into kNR-column panels, each laid out
+// [kc/2 pairs][kNR cols]; missing columns and the odd last k are zero.
+void pack_b(const Matrix& b, int64_t k0, int64_t kc, int64_t n0, int64_t nc, uint32_t* dst) {
+  int64_t pairs = ceil_div(kc, 2);
+  for (int64_t j = 0; j < nc; j += kNR) {
+    uint32_t* panel = dst + (j / kNR) * pairs * kNR;
+    int64_t cols = std::min<int64_t>(kNR, nc - j);
+    if (cols < kNR) {
+      for (int64_t p = 0; p < pairs; ++p) std::fill(panel + p * kNR + cols, panel + (p + 1) * kNR, 0u);
+    }
+    if (b.trans) {
+      // B is stored [N, K]: the pair (k, k+1) of column n is adjacent in memory.
+      for (int64_t c = 0; c < cols; ++c) {
+        const uint16_t* src = b.data + (n0 + j + c) * b.ld + k0;
+        int64_t p = 0;
+        for (; 2 * p + 1 < kc; ++p) std::memcpy(&panel[p * kNR + c], src + 2 * p, sizeof(uint32_t));
+        if (p < pairs) panel[p * kNR + c] = pair(src[2 * p], 0);
+      }
+    } else {
+      // B is stored [K, N]: interleave two consecutive rows.
+      for (int64_t p = 0; p < pairs; ++p) {
+        const uint16_t* lo = b.data + (k0 + 2 * p) * b.ld + n0 + j;
+        const uint16_t* hi = 2 * p + 1 < kc ? lo + b.ld : nullptr;
+        uint32_t* out = panel + p * kNR;
+        for (int64_t c = 0; c < cols; ++c) out[c] = pair(lo[c], hi ? hi[c] : 0);
+      }
+    }
+  }
+}
+
+// C[R x ncols] = alpha * (A panel @ B panel) + beta * C, for R <= kMR rows and ncols <= kNR.
+template <int R>
+TESSERA_TARGET_AVX512_BF16 void micro_kernel(int64_t pairs, const uint32_t* a, const uint32_t* b, float* c,
+                                             int64_t ldc, int ncols, float alpha, float beta) {
+  constexpr int V = kNR / 16;
+  __m512 acc[R][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < pairs; ++p) {
+    __m512i bv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_load_si512(b + v * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512i av = _mm512_set1_epi32(static_cast<int>(a[r]));
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  const __m512 valpha = _mm512_set1_ps(alpha);
+  const __m512 vbeta = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      int left = ncols - v * 16;
+      if (left <= 0) break;
+      __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      __m512 out = _mm512_mul_ps(valpha, acc[r][v]);
+      if (beta != 0.0f) out = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask, row + v * 16), out);
+      _mm512_mask_storeu_ps(row + v * 16, mask, out);
+    }
+  }
+}
+
+using MicroKernel = void (*)(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, int, float, float);
+constexpr MicroKernel kMicroKernels[kMR + 1] = {nullptr,         micro_kernel<1>, micro_kernel<2>, micro_kernel<3>,
+                                                micro_kernel<4>, micro_kernel<5>, micro_kernel<6>};
+
+struct Gemm {
+  Matrix a, b;
+  int64_t M, N, K;
+  float alpha, beta;
+  float* c;
+  int64_t ldc;
+
+  // Computes the C tile rows [m_begin, m_end) x cols [n_begin, n_end) on the calling thread.
+  void tile(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end) const {
+    int64_t max_pairs = ceil_div(std::min(kKC, K), 2);
+    uint32_t* packed_b = t_pack_b.get(static_cast<size_t>(max_pairs * ceil_div(kNC, kNR) * kNR));
+    uint32_t* packed_a = t_pack_a.get(static_cast<size_t>(max_pairs * ceil_div(kMC, kMR) * kMR));
+    for (int64_t jc = n_begin; jc < n_end; jc += kNC) {
+      int64_t nc = std::min(kNC, n_end - jc);
+      for (int64_t pc = 0; pc < K; pc += kKC) {
+        int64_t kc = std::min(kKC, K - pc);
+        int64_t pairs = ceil_div(kc, 2);
+        float block_beta = pc == 0 ? beta : 1.0f;
+        pack_b(b, pc, kc, jc, nc, packed_b);
+        for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
+          int64_t mc = std::min(kMC, m_end - ic);
+          pack_a(a, ic, mc, pc, kc, packed_a);
+          for (int64_t jr = 0; jr < nc; jr += kNR) {
+            const uint32_t* b_panel = packed_b + (jr / kNR) * pairs * kNR;
+            int ncols = static_cast<int>(std::min<int64_t>(kNR, nc - jr));
+            for (int64_t ir = 0; ir < mc; ir += kMR) {
+              int rows = static_cast<int>(std::min<int64_t>(kMR, mc - ir));
+              kMicroKernels[rows](pairs, packed_a + (ir / kMR) * pairs * kMR, b_panel, c + (ic + ir) * ldc + jc + jr,
+                                  ldc, ncols, alpha, block_beta);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // Splits C into one tile per thread: along N while there are panels to share, then along M.
+  void run() const {
+    int threads = M * N * K < kMinParallelWork ? 1 : num_threads();
+    int64_t n_tiles = std::min<int64_t>(threads, ceil_div(N, kNR));
+    int64_t m_tiles = std::min<int64_t>(threads / n_tiles, ceil_div(M, kMR));
+    int64_t tile_n = ceil_div(ceil_div(N, n_tiles), kNR) * kNR;
+    int64_t tile_m = ceil_div(ceil_div(M, m_tiles), kMR) * kMR;
+    n_tiles = ceil_div(N, tile_n);
+    m_tiles = ceil_div(M, tile_m);
+    parallel_for(m_tiles * n_tiles, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        int64_t mi = t / n_tiles, ni = t % n_tiles;
+        tile(mi * tile_m, std::min(M, (mi + 1) * tile_m), ni * tile_n, std::min(N, (ni + 1) * tile_n));
+      }
+    });
+  }
+};
+
+// C = beta * C, for K == 0 (the sum over an empty K is zero).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* row = C + m * ldc;
+    for (int64_t n = 0; n < N; ++n) row[n] = beta == 0.0f ? 0.0f : beta * row[n];
+  }
+}
+
+// Without AVX512_BF16: widen both operands to float32 and let OpenBLAS multiply.
+void gemm_bf16_via_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                         const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+                         int64_t ldc) {
+  auto widen = [](const uint16_t* src, int64_t rows, int64_t cols, int64_t ld) {
+    std::vector<float> out(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) bf16_to_f32(src + r * ld, out.data() + r * cols, cols);
+    return out;
+  };
+  std::vector<float> a = trans_a ? widen(A, K, M, lda) : widen(A, M, K, lda);
+  std::vector<float> b = trans_b ? widen(B, N, K, ldb) : widen(B, K, N, ldb);
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, a.data(),
+              static_cast<int>(trans_a ? M : K), b.data(), static_cast<int>(trans_b ? K : N), beta, C,
+              static_cast<int>(ldc));
+}
+
+}  // namespace
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+               int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_c(M, N, beta, C, ldc);
+  if (!cpu_has_avx512_bf16()) {
+    return gemm_bf16_via_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  // A few rows against a Linear weight: stream the weight once instead of packing it.
+  if (M <= 4 && trans_b && !trans_a) return gemv_bf16_batched(M, N, K, A, lda, B, ldb, alpha, beta, C, ldc);
+  Gemm{{A, lda, trans_a}, {B, ldb, trans_b}, M, N, K, alpha, beta, C, ldc}.run();
+}
+
+}  // namespace tessera::cpu

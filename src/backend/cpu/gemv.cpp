@@ -1,0 +1,219 @@
+#include "backend/cpu/gemv.h"
+
+#include <algorithm>
+
+#include "backend/cpu/simd_features.h"
+#include "backend/cpu/thread_pool.h"
+#include "tessera/half.h"
+
+namespace tessera::cpu {
+
+namespace {
+
+// Rows computed together: their dot products share each load of x.
+constexpr int kRows = 4;
+// Vectors computed together by gemv_bf16_batched: they share each load of W.
+constexpr int kMaxVectors = 4;
+
+// Fewest rows per thread: enough bytes of W that waking a thread pays off.
+int64_t row_grain(int64_t K, int64_t itemsize) {
+  constexpr int64_t kMinChunkBytes = 128 * 1024;
+  int64_t rows = std::max<int64_t>(1, kMinChunkBytes / std::max<int64_t>(1, K * itemsize));
+  return (rows + kRows - 1) / kRows * kRows;
+}
+
+// Pointers to rows [n, n + kRows) of W; rows past the end repeat the last row (their results
+// are computed and dropped, which keeps the kernels free of row tails).
+template <class T>
+void row_pointers(const T* W, int64_t ldw, int64_t n, int64_t end, const T* rows[kRows]) {
+  for (int r = 0; r < kRows; ++r) rows[r] = W + std::min(n + r, end - 1) * ldw;
+}
+
+__mmask32 tail_mask32(int64_t count) { return count >= 32 ? ~__mmask32{0} : (__mmask32{1} << count) - 1; }
+__mmask16 tail_mask16(int64_t count) { return count >= 16 ? ~__mmask16{0} : static_cast<__mmask16>((1u << count) - 1); }
+
+// ---- bf16 W, bf16 x: vdpbf16ps multiplies pairs of K-adjacent elements, exactly as stored.
+
+template <int MX>
+TESSERA_TARGET_AVX512_BF16 void dot_rows_bf16_avx512(int64_t K, const uint16_t* const w[kRows],
+                                                      const uint16_t* const x[], float out[][kRows]) {
+  __m512 acc[MX][kRows];
+  for (int m = 0; m < MX; ++m) {
+    for (int r = 0; r < kRows; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    __m512i wv[kRows];
+    for (int r = 0; r < kRows; ++r) wv[r] = _mm512_loadu_si512(w[r] + k);
+    for (int m = 0; m < MX; ++m) {
+      __m512i xv = _mm512_loadu_si512(x[m] + k);
+      for (int r = 0; r < kRows; ++r) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], (__m512bh)wv[r], (__m512bh)xv);
+    }
+  }
+  if (k < K) {
+    __mmask32 mask = tail_mask32(K - k);
+    __m512i wv[kRows];
+    for (int r = 0; r < kRows; ++r) wv[r] = _mm512_maskz_loadu_epi16(mask, w[r] + k);
+    for (int m = 0; m < MX; ++m) {
+      __m512i xv = _mm512_maskz_loadu_epi16(mask, x[m] + k);
+      for (int r = 0; r < kRows; ++r) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], (__m512bh)wv[r], (__m512bh)xv);
+    }
+  }
+  for (int m = 0; m < MX; ++m) {
+    for (int r = 0; r < kRows; ++r) out[m][r] = _mm512_reduce_add_ps(acc[m][r]);
+  }
+}
+
+void dot_rows_bf16_portable(int64_t K, int mx, const uint16_t* const w[kRows], const uint16_t* const x[],
+                            float out[][kRows]) {
+  for (int m = 0; m < mx; ++m) {
+    for (int r = 0; r < kRows; ++r) {
+      float s = 0.0f;
+      for (int64_t k = 0; k < K; ++k) s += detail::bf16_bits_to_float(w[r][k]) * detail::bf16_bits_to_float(x[m][k]);
+      out[m][r] = s;
+    }
+  }
+}
+
+void dot_rows_bf16(int64_t K, int mx, const uint16_t* const w[kRows], const uint16_t* const x[],
+                   float out[][kRows]) {
+  if (!cpu_has_avx512_bf16()) return dot_rows_bf16_portable(K, mx, w, x, out);
+  switch (mx) {
+    case 1: return dot_rows_bf16_avx512<1>(K, w, x, out);
+    case 2: return dot_rows_bf16_avx512<2>(K, w, x, out);
+    case 3: return dot_rows_bf16_avx512<3>(K, w, x, out);
+    default: return dot_rows_bf16_avx512<4>(K, w, x, out);
+  }
+}
+
+// ---- bf16 W, f32 x: widen W to f32 (a shift) and use FMA.
+
+TESSERA_TARGET_AVX512 __m512 load_bf16_as_f32(const uint16_t* p) {
+  __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+TESSERA_TARGET_AVX512 __m512 maskz_load_bf16_as_f32(__mmask16 mask, const uint16_t* p) {
+  __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+TESSERA_TARGET_AVX512 void dot_rows_bf16_f32x_avx512(int64_t K, const uint16_t* const w[kRows], const float* x,
+                                                     float out[kRows]) {
+  __m512 acc0[kRows], acc1[kRows];
+  for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+    for (int r = 0; r < kRows; ++r) {
+      acc0[r] = _mm512_fmadd_ps(load_bf16_as_f32(w[r] + k), x0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(load_bf16_as_f32(w[r] + k + 16), x1, acc1[r]);
+    }
+  }
+  for (; k < K; k += 16) {
+    __mmask16 mask = tail_mask16(K - k);
+    __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
+    for (int r = 0; r < kRows; ++r) acc0[r] = _mm512_fmadd_ps(maskz_load_bf16_as_f32(mask, w[r] + k), xv, acc0[r]);
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+}
+
+void dot_rows_bf16_f32x(int64_t K, const uint16_t* const w[kRows], const float* x, float out[kRows]) {
+  if (cpu_has_avx512()) return dot_rows_bf16_f32x_avx512(K, w, x, out);
+  for (int r = 0; r < kRows; ++r) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < K; ++k) s += detail::bf16_bits_to_float(w[r][k]) * x[k];
+    out[r] = s;
+  }
+}
+
+// ---- f32 W, f32 x.
+
+TESSERA_TARGET_AVX512 void dot_rows_f32_avx512(int64_t K, const float* const w[kRows], const float* x,
+                                               float out[kRows]) {
+  __m512 acc0[kRows], acc1[kRows];
+  for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+    for (int r = 0; r < kRows; ++r) {
+      acc0[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w[r] + k), x0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w[r] + k + 16), x1, acc1[r]);
+    }
+  }
+  for (; k < K; k += 16) {
+    __mmask16 mask = tail_mask16(K - k);
+    __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
+    for (int r = 0; r < kRows; ++r) acc0[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, w[r] + k), xv, acc0[r]);
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+}
+
+void dot_rows_f32(int64_t K, const float* const w[kRows], const float* x, float out[kRows]) {
+  if (cpu_has_avx512()) return dot_rows_f32_avx512(K, w, x, out);
+  for (int r = 0; r < kRows; ++r) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < K; ++k) s += w[r][k] * x[k];
+    out[r] = s;
+  }
+}
+
+// Runs dot_rows over all rows of W on the pool, storing kRows results at a time into y.
+template <class T, class DotRows>
+void for_row_blocks(int64_t N, int64_t K, const T* W, int64_t ldw, float* y, DotRows dot_rows) {
+  if (N <= 0) return;
+  parallel_for(N, row_grain(K, sizeof(T)), [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; n += kRows) {
+      const T* rows[kRows];
+      row_pointers(W, ldw, n, end, rows);
+      float out[kRows];
+      dot_rows(rows, out);
+      std::copy(out, out + std::min<int64_t>(kRows, end - n), y + n);
+    }
+  });
+}
+
+}  // namespace
+
+void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint16_t* x, float* y) {
+  const uint16_t* xs[1] = {x};
+  for_row_blocks(N, K, W, ldw, y, [&](const uint16_t* const* rows, float* out) {
+    float result[1][kRows];
+    dot_rows_bf16(K, 1, rows, xs, result);
+    std::copy(result[0], result[0] + kRows, out);
+  });
+}
+
+void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y) {
+  for_row_blocks(N, K, W, ldw, y, [&](const uint16_t* const* rows, float* out) { dot_rows_bf16_f32x(K, rows, x, out); });
+}
+
+void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
+  for_row_blocks(N, K, W, ldw, y, [&](const float* const* rows, float* out) { dot_rows_f32(K, rows, x, out); });
+}
+
+void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
+                       int64_t ldw, float alpha, float beta, float* Y, int64_t ldy) {
+  if (M <= 0 || N <= 0) return;
+  int64_t grain = std::max<int64_t>(kRows, row_grain(K, 2) / std::min<int64_t>(M, kMaxVectors) / kRows * kRows);
+  parallel_for(N, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t m0 = 0; m0 < M; m0 += kMaxVectors) {
+      int mx = static_cast<int>(std::min<int64_t>(kMaxVectors, M - m0));
+      const uint16_t* xs[kMaxVectors];
+      for (int m = 0; m < mx; ++m) xs[m] = X + (m0 + m) * ldx;
+      for (int64_t n = begin; n < end; n += kRows) {
+        const uint16_t* rows[kRows];
+        row_pointers(W, ldw, n, end, rows);
+        float out[kMaxVectors][kRows];
+        dot_rows_bf16(K, mx, rows, xs, out);
+        int valid = static_cast<int>(std::min<int64_t>(kRows, end - n));
+        for (int m = 0; m < mx; ++m) {
+          float* y = Y + (m0 + m) * ldy + n;
+          for (int r = 0; r < valid; ++r) y[r] = alpha * out[m][r] + (beta == 0.0f ? 0.0f : beta * y[r]);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,21 @@
+// Matrix-vector products y = W x with W [N, K] row-major (leading dimension ldw): the
+// memory-bound core of decoding, where every weight is read exactly once per token. Rows are
+// split over the thread pool; x stays in cache. bf16 values are raw 16-bit patterns.
+#pragma once
+
+#include <cstdint>
+
+namespace tessera::cpu {
+
+// y[n] = sum_k W[n, k] * x[k], accumulated in float32.
+void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint16_t* x, float* y);
+void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y);
+void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
+
+// A few vectors at once, reading W once: Y[m, n] = alpha * sum_k X[m, k] W[n, k] + beta * Y[m, n]
+// for m < M (X [M, K] and Y [M, N] row-major). Meant for small M (decoding a few sequences);
+// gemm_bf16 uses it for M <= 4. When beta == 0, Y is not read.
+void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
+                       int64_t ldw, float alpha, float beta, float* Y, int64_t ldy);
+
+}  // namespace tessera::cpu
