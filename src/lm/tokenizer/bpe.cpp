@@ -15,57 +15,62 @@ constexpr size_t kCacheMaxWordBytes = 256;
 
 }  // namespace
 
-Bpe::Bpe(StringIdMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
-         BpeOptions options, const std::string& file)
-    : vocab_(std::move(vocab)), options_(std::move(options)) {
-  int max_id = -1;
-  for (const auto& [token, id] : vocab_) {
-    if (id < 0) throw std::runtime_error(file + ": negative id for token '" + token + "'");
-    max_id = std::max(max_id, id);
+void Bpe::PairMap::reserve(size_t n) {
+  size_t capacity = 2;
+  int bits = 1;
+  while (capacity < 2 * n) {
+    capacity *= 2;
+    ++bits;
   }
-  id_to_token_.resize(static_cast<size_t>(max_id + 1));
-  for (const auto& [token, id] : vocab_) id_to_token_[static_cast<size_t>(id)] = token;
+  slots_.assign(capacity, Slot{});
+  mask_ = capacity - 1;
+  shift_ = 64 - bits;
+}
 
+void Bpe::PairMap::insert_or_assign(int a, int b, Merge merge) {
+  uint64_t key = pack(a, b);
+  size_t i = slot_of(key);
+  while (slots_[i].key != kEmpty && slots_[i].key != key) i = (i + 1) & mask_;
+  slots_[i] = {key, merge};
+}
+
+Bpe::Bpe(TokenTable vocab, const MergeList& merges, BpeOptions options, const std::string& file)
+    : vocab_(std::move(vocab)), options_(std::move(options)) {
   size_t prefix_len = options_.continuing_subword_prefix.size();
   merges_.reserve(merges.size());
   std::string merged;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [a, b] = merges[rank];
+    std::string_view a = merges.left(rank), b = merges.right(rank);
     auto ia = vocab_.find(a), ib = vocab_.find(b);
-    if (ia == vocab_.end() || ib == vocab_.end()) {
-      throw std::runtime_error(file + ": merge '" + a + " " + b + "' uses a token not in the vocab");
+    if (!ia || !ib) {
+      throw std::runtime_error(file + ": merge '" + std::string(a) + " " + std::string(b) +
+                               "' uses a token not in the vocab");
     }
     merged.assign(a);
-    merged.append(b, std::min(prefix_len, b.size()));
+    merged.append(b.substr(std::min(prefix_len, b.size())));
     auto im = vocab_.find(merged);
-    if (im == vocab_.end()) {
+    if (!im) {
       throw std::runtime_error(file + ": merge result '" + merged + "' is not in the vocab");
     }
-    merges_[pair_key(ia->second, ib->second)] = {static_cast<int>(rank), im->second};
+    merges_.insert_or_assign(*ia, *ib, {static_cast<int>(rank), *im});
   }
 
   if (options_.unk_token) {
-    auto it = vocab_.find(*options_.unk_token);
-    if (it != vocab_.end()) unk_id_ = it->second;
+    unk_id_ = vocab_.find(*options_.unk_token);
   }
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    auto it = vocab_.find(std::string_view(name));
-    byte_ids_[static_cast<size_t>(b)] = it == vocab_.end() ? -1 : it->second;
+    byte_ids_[static_cast<size_t>(b)] = vocab_.find(name).value_or(-1);
   }
 }
 
 std::optional<int> Bpe::token_to_id(std::string_view token) const {
-  auto it = vocab_.find(token);
-  if (it == vocab_.end()) return std::nullopt;
-  return it->second;
+  return vocab_.find(token);
 }
 
 const std::string* Bpe::id_to_token(int id) const {
-  if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) return nullptr;
-  const std::string& token = id_to_token_[static_cast<size_t>(id)];
-  return token.empty() ? nullptr : &token;  // an id the vocabulary skips
+  return vocab_.token(id);
 }
 
 void Bpe::initial_symbols(std::string_view word, std::vector<int>& ids) const {
@@ -85,13 +90,12 @@ void Bpe::initial_symbols(std::string_view word, std::vector<int>& ids) const {
       if (i == word.size()) affixed += options_.end_of_word_suffix;
       s = affixed;
     }
-    auto it = vocab_.find(s);
-    if (it != vocab_.end()) {
+    if (auto id = vocab_.find(s)) {
       if (pending_unk) {
         ids.push_back(*unk_id_);
         pending_unk = false;
       }
-      ids.push_back(it->second);
+      ids.push_back(*id);
       continue;
     }
     if (options_.byte_fallback) {
@@ -137,8 +141,7 @@ void Bpe::merge(std::vector<int>& ids) const {
   auto push_pair = [&](int left) {
     int right = next[left];
     if (right < 0) return;
-    auto it = merges_.find(pair_key(ids[left], ids[right]));
-    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+    if (const Merge* m = merges_.find(ids[left], ids[right])) queue.push({m->rank, left, m->new_id});
   };
   for (int k = 0; k + 1 < n; ++k) push_pair(k);
   while (!queue.empty()) {
@@ -147,8 +150,8 @@ void Bpe::merge(std::vector<int>& ids) const {
     int right = next[top.pos];
     if (!alive[top.pos] || right < 0) continue;
     // Skip entries made stale by an earlier merge.
-    auto it = merges_.find(pair_key(ids[top.pos], ids[right]));
-    if (it == merges_.end() || it->second.new_id != top.new_id) continue;
+    const Merge* m = merges_.find(ids[top.pos], ids[right]);
+    if (!m || m->new_id != top.new_id) continue;
     ids[top.pos] = top.new_id;
     alive[right] = 0;
     next[top.pos] = next[right];
@@ -163,9 +166,8 @@ void Bpe::merge(std::vector<int>& ids) const {
 
 void Bpe::tokenize(std::string_view word, std::vector<int>& out) const {
   if (options_.ignore_merges) {
-    auto it = vocab_.find(word);
-    if (it != vocab_.end()) {
-      out.push_back(it->second);
+    if (auto id = vocab_.find(word)) {
+      out.push_back(*id);
       return;
     }
   }

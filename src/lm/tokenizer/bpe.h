@@ -9,8 +9,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lm/tokenizer/json_reader.h"
 #include "lm/tokenizer/model.h"
 #include "lm/tokenizer/string_map.h"
+#include "lm/tokenizer/token_table.h"
 
 namespace tessera::lm::tokenizer_detail {
 
@@ -26,29 +28,53 @@ struct BpeOptions {
 class Bpe : public Model {
  public:
   // `merges` holds (left, right) token pairs in rank order.
-  Bpe(StringIdMap vocab, const std::vector<std::pair<std::string, std::string>>& merges,
-      BpeOptions options, const std::string& file);
+  Bpe(TokenTable vocab, const MergeList& merges, BpeOptions options, const std::string& file);
 
   void tokenize(std::string_view word, std::vector<int>& out) const override;
   std::optional<int> token_to_id(std::string_view token) const override;
   const std::string* id_to_token(int id) const override;
-  size_t vocab_size() const override { return id_to_token_.size(); }
+  size_t vocab_size() const override { return vocab_.size(); }
 
  private:
   struct Merge {
     int rank;
     int new_id;
   };
-  static uint64_t pair_key(int a, int b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
+  // Open addressing from a pair of ids to its merge: built once, probed for every pair.
+  class PairMap {
+   public:
+    void reserve(size_t n);
+    void insert_or_assign(int a, int b, Merge merge);
+    const Merge* find(int a, int b) const {
+      uint64_t key = pack(a, b);
+      for (size_t i = slot_of(key);; i = (i + 1) & mask_) {
+        if (slots_[i].key == key) return &slots_[i].merge;
+        if (slots_[i].key == kEmpty) return nullptr;
+      }
+    }
+
+   private:
+    static constexpr uint64_t kEmpty = ~uint64_t{0};
+    struct Slot {
+      uint64_t key = kEmpty;
+      Merge merge{};
+    };
+    static uint64_t pack(int a, int b) {
+      return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+    }
+    size_t slot_of(uint64_t key) const {
+      return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
+    }
+    std::vector<Slot> slots_{1};
+    size_t mask_ = 0;
+    int shift_ = 63;
+  };
   // The initial symbols of `word`: one per character, with byte fallback and unknown handling.
   void initial_symbols(std::string_view word, std::vector<int>& ids) const;
   void merge(std::vector<int>& ids) const;
 
-  StringIdMap vocab_;
-  std::vector<std::string> id_to_token_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  TokenTable vocab_;
+  PairMap merges_;
   BpeOptions options_;
   std::optional<int> unk_id_;
   std::array<int, 256> byte_ids_;  // id of "<0xXX>", or -1

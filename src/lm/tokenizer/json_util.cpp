@@ -2,8 +2,8 @@
 
 #include <zlib.h>
 
+#include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace tessera::lm::tokenizer_detail {
@@ -34,11 +34,15 @@ std::string read_gzip(const std::string& path) {
 
 std::string read_file(const std::string& path) {
   if (ends_with(path, ".gz")) return read_gzip(path);
-  std::ifstream in(path, std::ios::binary);
+  if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("cannot open " + path);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::runtime_error("cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  if (!in.read(out.data(), static_cast<std::streamsize>(out.size()))) {
+    throw std::runtime_error("cannot read " + path);
+  }
+  return out;
 }
 
 nlohmann::json parse_json(const std::string& text, const std::string& path) {

@@ -24,7 +24,11 @@ class Model {
   virtual size_t vocab_size() const = 0;
 };
 
-// Throws std::runtime_error naming `file` and the type for an unsupported model.
-std::unique_ptr<Model> make_model(const nlohmann::json& spec, const std::string& file);
+struct TokenizerJson;
+
+// Builds the model from `data.root["model"]` and the vocab and merges read with it (which are
+// moved out of `data`). Throws std::runtime_error naming `file` and the type for an
+// unsupported model.
+std::unique_ptr<Model> make_model(TokenizerJson& data, const std::string& file);
 
 }  // namespace tessera::lm::tokenizer_detail

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "lm/tokenizer/json_reader.h"
 #include "lm/tokenizer/json_util.h"
 #include "lm/tokenizer/tokenizer_impl.h"
 
@@ -39,8 +40,9 @@ std::vector<AddedToken> parse_added_tokens(const json& root, const std::string& 
 }  // namespace
 
 std::unique_ptr<Pipeline> Pipeline::from_json_text(const std::string& text, const std::string& file) {
-  json root = parse_json(text, file);
-  if (!root.is_object() || !root.contains("model")) {
+  TokenizerJson data = read_tokenizer_json(text, file);
+  const json& root = data.root;
+  if (!root.contains("model")) {
     throw std::runtime_error(file + ": not a tokenizer.json (no 'model' object)");
   }
   try {
@@ -49,7 +51,7 @@ std::unique_ptr<Pipeline> Pipeline::from_json_text(const std::string& text, cons
     if (present(root, "pre_tokenizer")) {
       p->pre_tokenizer = make_pre_tokenizer(root["pre_tokenizer"], file);
     }
-    p->model = make_model(root["model"], file);
+    p->model = make_model(data, file);
     if (present(root, "post_processor")) {
       p->post_processor = make_post_processor(root["post_processor"], file);
     }
