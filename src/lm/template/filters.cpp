@@ -146,7 +146,7 @@ Value do_round(Renderer&, const Value& value, Args& args) {
   double scale = std::pow(10.0, static_cast<double>(precision));
   double x = value.to_double() * scale;
   if (method == "common") {
-    x = std::round(x);
+    x = std::nearbyint(x);  // Python's round(): halves go to the even neighbour
   } else if (method == "floor") {
     x = std::floor(x);
   } else if (method == "ceil") {
@@ -217,7 +217,8 @@ Value do_title(Renderer&, const Value& value, Args&) {
 Value do_wordcount(Renderer&, const Value& value, Args&) {
   int64_t words = 0;
   bool in_word = false;
-  for (std::string_view cp : code_points(value.str())) {
+  const std::string text = value.str();
+  for (std::string_view cp : code_points(text)) {
     uint32_t c = decode_utf8(cp);
     bool word_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
                      (c >= 0x80 && !is_python_space(c));
@@ -504,7 +505,8 @@ const std::unordered_map<std::string_view, Filter>& filters() {
       if (!name) {
         throw EvalError("attr filter needs an attribute name");
       }
-      return get_attribute(v, name->str());
+      // Jinja's attr filter reads attributes only, never dict items.
+      return v.kind() == Value::Kind::Dict ? method_value(v, name->str()) : get_attribute(v, name->str());
     };
     return t;
   }();

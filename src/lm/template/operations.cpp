@@ -31,6 +31,25 @@ bool is_integral(const Value& v) {
   return v.is_int() || v.is_bool();
 }
 
+// Python ints are unbounded; ours are 64-bit, so overflow is an error rather than a wrong result.
+template <typename Op>
+int64_t checked(int64_t a, int64_t b, Op op) {
+  int64_t result = 0;
+  if (op(a, b, &result)) {
+    throw EvalError("integer result does not fit in 64 bits");
+  }
+  return result;
+}
+int64_t add(int64_t a, int64_t b) {
+  return checked(a, b, [](int64_t x, int64_t y, int64_t* r) { return __builtin_add_overflow(x, y, r); });
+}
+int64_t subtract(int64_t a, int64_t b) {
+  return checked(a, b, [](int64_t x, int64_t y, int64_t* r) { return __builtin_sub_overflow(x, y, r); });
+}
+int64_t multiply(int64_t a, int64_t b) {
+  return checked(a, b, [](int64_t x, int64_t y, int64_t* r) { return __builtin_mul_overflow(x, y, r); });
+}
+
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) {
@@ -237,7 +256,7 @@ Value binary_op(std::string_view op, const Value& lhs, const Value& rhs) {
   const bool integers = is_integral(lhs) && is_integral(rhs);
   if (op == "+") {
     if (integers) {
-      return Value(integer_of(lhs) + integer_of(rhs));
+      return Value(add(integer_of(lhs), integer_of(rhs)));
     }
     if (numbers) {
       return Value(lhs.to_double() + rhs.to_double());
@@ -261,7 +280,7 @@ Value binary_op(std::string_view op, const Value& lhs, const Value& rhs) {
   }
   if (op == "*") {
     if (integers) {
-      return Value(integer_of(lhs) * integer_of(rhs));
+      return Value(multiply(integer_of(lhs), integer_of(rhs)));
     }
     if (numbers) {
       return Value(lhs.to_double() * rhs.to_double());
@@ -281,13 +300,16 @@ Value binary_op(std::string_view op, const Value& lhs, const Value& rhs) {
     unsupported(op, lhs, rhs);
   }
   if (op == "-") {
-    return integers ? Value(integer_of(lhs) - integer_of(rhs)) : Value(lhs.to_double() - rhs.to_double());
+    if (integers) {
+      return Value(subtract(integer_of(lhs), integer_of(rhs)));
+    }
+    return Value(lhs.to_double() - rhs.to_double());
   }
   if (op == "**") {
     if (integers && integer_of(rhs) >= 0) {
       int64_t base = integer_of(lhs), result = 1;
       for (int64_t e = integer_of(rhs); e > 0; --e) {
-        result *= base;
+        result = multiply(result, base);
       }
       return Value(result);
     }

@@ -232,7 +232,15 @@ std::string to_upper(std::string_view s) {
     }
     return out;
   }
-  return map_code_points(s, [](utf8proc_int32_t c, bool) { return utf8proc_toupper(c); });
+  // Python upper-cases "ß" to "SS" (a special casing that utf8proc's one-to-one mapping lacks).
+  std::string out;
+  size_t start = 0;
+  for (size_t at = s.find("\xC3\x9F"); at != std::string_view::npos; at = s.find("\xC3\x9F", start)) {
+    out += map_code_points(s.substr(start, at - start), [](utf8proc_int32_t c, bool) { return utf8proc_toupper(c); });
+    out += "SS";
+    start = at + 2;
+  }
+  return out + map_code_points(s.substr(start), [](utf8proc_int32_t c, bool) { return utf8proc_toupper(c); });
 }
 
 std::string to_lower(std::string_view s) {
