@@ -65,8 +65,8 @@ void AddedVocabulary::Trie::insert(std::string_view pattern, int token) {
     }
     node = child;
   }
-  // The first token with a given pattern keeps it.
-  if (nodes[node].token < 0) nodes[node].token = token;
+  // A later token with the same pattern replaces an earlier one, as in the library's map.
+  nodes[node].token = token;
 }
 
 std::pair<int, size_t> AddedVocabulary::Trie::longest_at(std::string_view text, size_t pos) const {
@@ -103,7 +103,7 @@ AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalize
     std::string pattern = t.content;
     if (t.normalized && normalizer) normalizer->normalize(pattern);
     patterns_.push_back(pattern);
-    by_content_.emplace(t.content, t.id);
+    by_content_[t.content] = t.id;
     by_id_[t.id] = static_cast<int>(k);
     max_id_ = std::max(max_id_, t.id);
     if (pattern.empty()) continue;

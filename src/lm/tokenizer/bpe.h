@@ -34,6 +34,7 @@ class Bpe : public Model {
   std::optional<int> token_to_id(std::string_view token) const override;
   const std::string* id_to_token(int id) const override;
   size_t vocab_size() const override { return vocab_.size(); }
+  size_t token_count() const override { return vocab_.count(); }
 
  private:
   struct Merge {

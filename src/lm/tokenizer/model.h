@@ -22,6 +22,8 @@ class Model {
   virtual const std::string* id_to_token(int id) const = 0;
   // One past the largest id.
   virtual size_t vocab_size() const = 0;
+  // Number of tokens (the library numbers new added tokens from here).
+  virtual size_t token_count() const = 0;
 };
 
 struct TokenizerJson;

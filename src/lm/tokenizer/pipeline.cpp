@@ -4,6 +4,7 @@
 
 #include "lm/tokenizer/json_reader.h"
 #include "lm/tokenizer/json_util.h"
+#include "lm/tokenizer/string_map.h"
 #include "lm/tokenizer/tokenizer_impl.h"
 
 namespace tessera::lm::tokenizer_detail {
@@ -37,6 +38,27 @@ std::vector<AddedToken> parse_added_tokens(const json& root, const std::string& 
   return tokens;
 }
 
+// The library ignores the ids written in added_tokens: a token already in the vocabulary keeps
+// its id, a new one is numbered on from the vocabulary's token count, in file order.
+void assign_added_ids(std::vector<AddedToken>& tokens, const Model& model) {
+  StringIdMap assigned;
+  int next_id = static_cast<int>(model.token_count());
+  std::vector<AddedToken> kept;
+  for (auto& token : tokens) {
+    if (token.content.empty()) continue;
+    if (auto it = assigned.find(token.content); it != assigned.end()) {
+      token.id = it->second;
+    } else if (auto id = model.token_to_id(token.content)) {
+      token.id = *id;
+    } else {
+      token.id = next_id++;
+    }
+    assigned[token.content] = token.id;
+    kept.push_back(std::move(token));
+  }
+  tokens = std::move(kept);
+}
+
 }  // namespace
 
 std::unique_ptr<Pipeline> Pipeline::from_json_text(const std::string& text, const std::string& file) {
@@ -56,7 +78,9 @@ std::unique_ptr<Pipeline> Pipeline::from_json_text(const std::string& text, cons
       p->post_processor = make_post_processor(root["post_processor"], file);
     }
     if (present(root, "decoder")) p->decoder = make_decoder(root["decoder"], file);
-    p->added = AddedVocabulary(parse_added_tokens(root, file), p->normalizer.get());
+    auto added_tokens = parse_added_tokens(root, file);
+    assign_added_ids(added_tokens, *p->model);
+    p->added = AddedVocabulary(std::move(added_tokens), p->normalizer.get());
     return p;
   } catch (const json::exception& e) {
     throw std::runtime_error(file + ": unexpected tokenizer.json content: " + e.what());

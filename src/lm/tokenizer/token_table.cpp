@@ -37,6 +37,7 @@ TokenTable::TokenTable(std::vector<std::string> tokens, const std::vector<int>& 
     if (!duplicate) slots_[i] = (h >> 32 << 32) | (id + 1);
     by_id_[id] = std::move(tokens[k]);
     present_[id] = 1;
+    if (!duplicate) ++count_;
   }
 }
 

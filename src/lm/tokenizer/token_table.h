@@ -38,6 +38,7 @@ class TokenTable {
   }
   // One past the largest id.
   size_t size() const { return by_id_.size(); }
+  size_t count() const { return count_; }
 
  private:
   static uint64_t hash(std::string_view s) {
@@ -50,6 +51,7 @@ class TokenTable {
   std::vector<char> present_;
   std::vector<uint64_t> slots_;  // (hash >> 32) << 32 | (id + 1); 0 = empty
   size_t mask_ = 0;
+  size_t count_ = 0;
 };
 
 }  // namespace tessera::lm::tokenizer_detail
