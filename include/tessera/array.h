@@ -67,6 +67,8 @@ class array {
   array(std::initializer_list<float> data);
   array(std::initializer_list<int> data);
   template <typename T>
+  array(std::initializer_list<T> data, Shape shape, Dtype dtype = dtype_of<T>);
+  template <typename T>
   array(const std::vector<T>& data, Shape shape, Dtype dtype = dtype_of<T>);
   template <typename T>
   array(const T* data, Shape shape, Dtype dtype = dtype_of<T>);
@@ -100,12 +102,12 @@ class array {
   size_t nbytes() const { return size() * itemsize(); }
 
   // Evaluates this array (and what it depends on).
-  void eval();
+  void eval() const;
   bool is_evaluated() const { return desc_->data != nullptr; }
 
   // The single element, converted to T. Evaluates; throws unless size() == 1.
   template <typename T>
-  T item();
+  T item() const;
 
   // Pointer to the first element of this view (valid after eval). It may be strided: check
   // flags().row_contiguous, or use to_vector / contiguous() first.
@@ -120,9 +122,9 @@ class array {
 
   // Evaluates and copies out in row-major logical order, for any strides.
   template <typename T>
-  std::vector<T> to_vector();
+  std::vector<T> to_vector() const;
 
-  std::string to_string();
+  std::string to_string() const;
 
   // Graph and buffer internals, used by primitives, the scheduler and transforms.
   struct Data {
@@ -213,7 +215,7 @@ class array {
   std::shared_ptr<ArrayDesc> desc_;
 };
 
-std::ostream& operator<<(std::ostream& os, array a);
+std::ostream& operator<<(std::ostream& os, const array& a);
 
 void eval(std::vector<array> outputs);
 template <typename... Arrays>
@@ -253,7 +255,17 @@ array::array(const T* data, Shape shape, Dtype dtype) : array(std::make_shared<A
 }
 
 template <typename T>
-T array::item() {
+array::array(std::initializer_list<T> data, Shape shape, Dtype dtype)
+    : array(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+  if (data.size() != size()) {
+    throw std::invalid_argument("[array] Data has " + std::to_string(data.size()) +
+                                " elements but the shape needs " + std::to_string(size()) + ".");
+  }
+  init_from(data.begin(), dtype_of<T>);
+}
+
+template <typename T>
+T array::item() const {
   eval();
   if (size() != 1) throw_item_size();
   if constexpr (std::is_same_v<T, double>) {
@@ -273,7 +285,7 @@ T array::item() {
 }
 
 template <typename T>
-std::vector<T> array::to_vector() {
+std::vector<T> array::to_vector() const {
   eval();
   if constexpr (std::is_same_v<T, double>) {
     std::vector<float> f(size());

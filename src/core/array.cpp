@@ -135,7 +135,7 @@ std::vector<array> array::outputs() const {
   return outs;
 }
 
-void array::eval() {
+void array::eval() const {
   if (!is_evaluated()) tessera::eval(std::vector<array>{*this});
 }
 
@@ -275,7 +275,7 @@ void print_nested(std::ostream& os, const std::vector<T>& values, const Shape& s
 
 }  // namespace
 
-std::ostream& operator<<(std::ostream& os, array a) {
+std::ostream& operator<<(std::ostream& os, const array& a) {
   a.eval();
   os << "array(";
   dispatch_dtype(a.dtype(), [&](auto tag) {
@@ -295,7 +295,7 @@ std::ostream& operator<<(std::ostream& os, array a) {
   return os;
 }
 
-std::string array::to_string() {
+std::string array::to_string() const {
   std::ostringstream ss;
   ss << *this;
   return ss.str();
