@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 
 namespace tessera::lm::testing {
@@ -39,13 +40,17 @@ std::string tokenizer_file(const std::string& name) {
 }
 
 Tokenizer load_fixture_tokenizer(const std::string& name) {
+  // Loaded once per test binary: copies share the vocabulary.
+  static std::map<std::string, Tokenizer> loaded;
+  if (auto it = loaded.find(name); it != loaded.end()) return it->second;
   std::string file = tokenizer_file(name);
   if (file.empty()) {
     throw std::runtime_error("no tokenizer.json for fixture '" + name +
                              "': run scripts/fetch_test_data.sh");
   }
   fs::path config = fs::path(fixtures_dir()) / "tokenizers" / name / "tokenizer_config.json";
-  return Tokenizer::from_file(file, fs::exists(config) ? config.string() : "");
+  return loaded.emplace(name, Tokenizer::from_file(file, fs::exists(config) ? config.string() : ""))
+      .first->second;
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
