@@ -515,6 +515,10 @@ const std::unordered_map<std::string_view, Filter>& filters() {
 
 }  // namespace
 
+bool has_filter(std::string_view name) {
+  return filters().count(name) > 0;
+}
+
 Value apply_filter(Renderer& renderer, std::string_view name, const Value& subject, Args& args) {
   const auto& table = filters();
   auto it = table.find(name);

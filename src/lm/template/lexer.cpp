@@ -198,14 +198,14 @@ class Lexer {
     emit(block ? TokenType::BlockBegin : TokenType::VariableBegin, "", pos_);
     const char* close = block ? "%}" : "}}";
     size_t p = from;
-    int depth = 0;
+    std::string open_brackets;  // the closers expected, innermost last
     while (true) {
       p = skip_spaces(p);
       advance_to(p);
       if (p >= src_.size()) {
         fail(std::string("unexpected end of template, expected '") + close + "'", p);
       }
-      if (depth == 0) {
+      if (open_brackets.empty()) {
         if (src_.compare(p, 2, close) == 0) {
           emit(block ? TokenType::BlockEnd : TokenType::VariableEnd, "", p);
           return finish_tag(p + 2, false, block);
@@ -215,11 +215,11 @@ class Lexer {
           return finish_tag(p + 3, src_[p] == '-', false);
         }
       }
-      p = lex_expression_token(p, depth);
+      p = lex_expression_token(p, open_brackets);
     }
   }
 
-  size_t lex_expression_token(size_t p, int& depth) {
+  size_t lex_expression_token(size_t p, std::string& open_brackets) {
     char c = src_[p];
     if (is_name_start(c)) {
       size_t e = p;
@@ -250,12 +250,15 @@ class Lexer {
       fail(std::string("unexpected char '") + c + "'", p);
     }
     if (c == '(' || c == '[' || c == '{') {
-      ++depth;
+      open_brackets += c == '(' ? ')' : c == '[' ? ']' : '}';
     } else if (c == ')' || c == ']' || c == '}') {
-      if (depth == 0) {
+      if (open_brackets.empty()) {
         fail(std::string("unexpected '") + c + "'", p);
       }
-      --depth;
+      if (open_brackets.back() != c) {
+        fail(std::string("unexpected '") + c + "', expected '" + open_brackets.back() + "'", p);
+      }
+      open_brackets.pop_back();
     }
     emit(TokenType::Operator, std::string(1, c), p);
     return p + 1;

@@ -653,7 +653,11 @@ class Parser {
   std::unique_ptr<FilterExpr> parse_filter(ExprPtr subject) {
     auto filter = std::make_unique<FilterExpr>(current().line);
     filter->subject = std::move(subject);
+    const Token& name_token = current();
     filter->name = parse_dotted_name();
+    if (!has_filter(filter->name)) {
+      fail("no filter named '" + filter->name + "'", &name_token);
+    }
     if (is_op("(")) {
       filter->args = parse_arguments();
     }
@@ -678,7 +682,11 @@ class Parser {
     auto test = std::make_unique<TestExpr>(next().line);
     test->subject = std::move(subject);
     test->negated = skip_name("not");
+    const Token& name_token = current();
     test->name = parse_dotted_name();
+    if (!has_test(test->name)) {
+      fail("no test named '" + test->name + "'", &name_token);
+    }
     const Token& t = current();
     if (is_op("(")) {
       test->args = parse_arguments();

@@ -78,6 +78,7 @@ const Value* find_global(std::string_view name);
 Value apply_filter(Renderer& renderer, std::string_view name, const Value& subject, Args& args);
 bool apply_test(Renderer& renderer, std::string_view name, const Value& subject, Args& args);
 bool has_test(std::string_view name);
+bool has_filter(std::string_view name);
 // `object.name(args)` for the str, list and dict methods templates use; sets `found` to false
 // when the object has no such method.
 Value call_method(const Value& object, std::string_view name, Args& args, bool& found);
