@@ -1,0 +1,50 @@
+#include "backend/cpu/rope.h"
+
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/dtype_dispatch.h"
+#include "backend/cpu/kernel_util.h"
+
+namespace tessera::cpu {
+
+void rope(Dtype dtype, const void* x, void* out, int64_t n_seq, int64_t T, int64_t D, int64_t dims,
+          bool traditional, const float* inv_freq, float scale, int64_t offset) {
+  if (n_seq * T * D == 0) return;
+  const int64_t half = dims / 2;
+  // One table of cos/sin per position, shared by every sequence (head) of the batch.
+  std::vector<float> cos_t(T * half), sin_t(T * half);
+  for (int64_t t = 0; t < T; ++t) {
+    const double pos = static_cast<double>(offset + t) * scale;
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = pos * inv_freq[i];
+      cos_t[t * half + i] = static_cast<float>(std::cos(angle));
+      sin_t[t * half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
+  const int64_t a_step = traditional ? 2 : 1;      // distance between consecutive pairs
+  const int64_t b_off = traditional ? 1 : half;    // distance from a pair's first to second element
+  dispatch_float(dtype, [&](auto tag) {
+    using T_ = typename decltype(tag)::type;
+    const T_* in = static_cast<const T_*>(x);
+    T_* dst = static_cast<T_*>(out);
+    parallel_chunks(n_seq * T, 4096 / D + 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> row(D);
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t t = r % T;
+        load_row(in + r * D, 1, row.data(), D);
+        const float* c = cos_t.data() + t * half;
+        const float* s = sin_t.data() + t * half;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t ia = i * a_step, ib = ia + b_off;
+          const float a = row[ia], b = row[ib];
+          row[ia] = a * c[i] - b * s[i];
+          row[ib] = a * s[i] + b * c[i];
+        }
+        store_row(row.data(), dst + r * D, D);
+      }
+    });
+  });
+}
+
+}  // namespace tessera::cpu

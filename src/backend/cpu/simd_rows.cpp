@@ -1,0 +1,147 @@
+#include "backend/cpu/simd_rows.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "backend/cpu/simd_rows.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+#include <cmath>
+#include <limits>
+
+HWY_BEFORE_NAMESPACE();
+namespace tessera::cpu::simd::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+
+float DotImpl(const float* a, const float* b, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  auto acc0 = hn::Zero(d);
+  auto acc1 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), acc1);
+  }
+  for (; i + N <= n; i += N) acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+float SumImpl(const float* x, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  auto acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) acc = hn::Add(acc, hn::LoadU(d, x + i));
+  float s = hn::GetLane(hn::SumOfLanes(d, acc));
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+float SumSquaresImpl(const float* x, int64_t n) { return DotImpl(x, x, n); }
+
+float MaxImpl(const float* x, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  auto acc = hn::Set(d, -std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  bool nan = false;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(d, x + i);
+    nan |= !hn::AllFalse(d, hn::IsNaN(v));
+    acc = hn::Max(acc, v);
+  }
+  float m = hn::GetLane(hn::MaxOfLanes(d, acc));
+  for (; i < n; ++i) {
+    nan |= std::isnan(x[i]);
+    m = x[i] > m ? x[i] : m;
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+
+void AxpyImpl(float alpha, const float* x, float* y, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  const auto va = hn::Set(d, alpha);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void ScaleImpl(float* x, float s, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  const auto vs = hn::Set(d, s);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(vs, hn::LoadU(d, x + i)), d, x + i);
+  for (; i < n; ++i) x[i] *= s;
+}
+
+float ExpShiftedImpl(const float* x, float shift, float* out, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  const auto vs = hn::Set(d, shift);
+  auto acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vs));
+    acc = hn::Add(acc, e);
+    hn::StoreU(e, d, out + i);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(d, acc));
+  for (; i < n; ++i) {
+    out[i] = std::exp(x[i] - shift);
+    s += out[i];
+  }
+  return s;
+}
+
+void ScaleWeightedImpl(const float* x, float s, const float* w, float* out, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  const auto vs = hn::Set(d, s);
+  int64_t i = 0;
+  if (w) {
+    for (; i + N <= n; i += N)
+      hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(d, x + i), vs), hn::LoadU(d, w + i)), d, out + i);
+    for (; i < n; ++i) out[i] = x[i] * s * w[i];
+  } else {
+    for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), vs), d, out + i);
+    for (; i < n; ++i) out[i] = x[i] * s;
+  }
+}
+
+}  // namespace tessera::cpu::simd::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tessera::cpu::simd {
+
+HWY_EXPORT(DotImpl);
+HWY_EXPORT(SumImpl);
+HWY_EXPORT(SumSquaresImpl);
+HWY_EXPORT(MaxImpl);
+HWY_EXPORT(AxpyImpl);
+HWY_EXPORT(ScaleImpl);
+HWY_EXPORT(ExpShiftedImpl);
+HWY_EXPORT(ScaleWeightedImpl);
+
+float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n); }
+float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(x, n); }
+float sum_squares(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumSquaresImpl)(x, n); }
+float max(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
+void axpy(float alpha, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AxpyImpl)(alpha, x, y, n); }
+void scale(float* x, float s, int64_t n) { HWY_DYNAMIC_DISPATCH(ScaleImpl)(x, s, n); }
+float exp_shifted(const float* x, float shift, float* out, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(x, shift, out, n);
+}
+void scale_weighted(const float* x, float s, const float* w, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ScaleWeightedImpl)(x, s, w, out, n);
+}
+
+}  // namespace tessera::cpu::simd
+#endif

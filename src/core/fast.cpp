@@ -1,0 +1,158 @@
+// tessera::fast: validation and graph construction for the fused primitives.
+#include "tessera/fast.h"
+
+#include "core/primitives/fast.h"
+#include "core/utils.h"
+#include "tessera/ops.h"
+
+namespace tessera::fast {
+
+namespace {
+
+void check_float(const array& a, const char* op, const char* what) {
+  if (!is_floating_point(a.dtype())) {
+    throw std::invalid_argument(std::string("[") + op + "] " + what + " must be floating point, got " +
+                                to_string(a.dtype()) + ".");
+  }
+}
+
+void check_param(const std::optional<array>& p, int64_t d, const char* op, const char* what) {
+  if (!p) return;
+  check_float(*p, op, what);
+  if (p->ndim() != 1 || p->shape(0) != d) {
+    throw std::invalid_argument(std::string("[") + op + "] " + what + " must have shape (" + std::to_string(d) +
+                                ") to match the last axis of the input, got " + shape_to_string(p->shape()) + ".");
+  }
+}
+
+array rope_impl(const array& x, int dims, bool traditional, std::optional<float> base, float scale, int offset,
+                const std::optional<array>& offset_array, const std::optional<array>& freqs, StreamOrDevice s) {
+  if (x.ndim() < 2) {
+    throw std::invalid_argument("[rope] Input must have at least 2 dimensions ([..., T, D]), got shape " +
+                                shape_to_string(x.shape()) + ".");
+  }
+  check_float(x, "rope", "Input");
+  if (dims <= 0 || dims % 2 != 0 || dims > x.shape(-1)) {
+    throw std::invalid_argument("[rope] dims must be even and in (0, " + std::to_string(x.shape(-1)) + "], got " +
+                                std::to_string(dims) + ".");
+  }
+  if (base.has_value() == freqs.has_value()) {
+    throw std::invalid_argument("[rope] Exactly one of base and freqs must be given.");
+  }
+  RopeParams p;
+  p.dims = dims;
+  p.traditional = traditional;
+  p.base = base;
+  p.scale = scale;
+  p.offset = offset;
+  std::vector<array> inputs{x};
+  if (offset_array) {
+    if (offset_array->size() != 1 || !is_integral(offset_array->dtype())) {
+      throw std::invalid_argument("[rope] The offset array must be one integer, got shape " +
+                                  shape_to_string(offset_array->shape()) + " of " + to_string(offset_array->dtype()) +
+                                  ".");
+    }
+    p.has_offset_array = true;
+    inputs.push_back(*offset_array);
+  }
+  if (freqs) {
+    check_float(*freqs, "rope", "freqs");
+    if (freqs->ndim() != 1 || freqs->shape(0) != dims / 2) {
+      throw std::invalid_argument("[rope] freqs must have shape (" + std::to_string(dims / 2) + "), got " +
+                                  shape_to_string(freqs->shape()) + ".");
+    }
+    p.has_freqs = true;
+    inputs.push_back(*freqs);
+  }
+  return array(x.shape(), x.dtype(), std::make_shared<RoPE>(to_device(s, "rope"), p), inputs);
+}
+
+}  // namespace
+
+array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s) {
+  if (x.ndim() == 0) throw std::invalid_argument("[rms_norm] Input must have at least one dimension.");
+  check_float(x, "rms_norm", "Input");
+  check_param(weight, x.shape(-1), "rms_norm", "weight");
+  std::vector<array> inputs{x};
+  if (weight) inputs.push_back(*weight);
+  return array(x.shape(), x.dtype(), std::make_shared<RMSNorm>(to_device(s, "rms_norm"), eps), inputs);
+}
+
+array layer_norm(const array& x, const std::optional<array>& weight, const std::optional<array>& bias, float eps,
+                 StreamOrDevice s) {
+  if (x.ndim() == 0) throw std::invalid_argument("[layer_norm] Input must have at least one dimension.");
+  check_float(x, "layer_norm", "Input");
+  check_param(weight, x.shape(-1), "layer_norm", "weight");
+  check_param(bias, x.shape(-1), "layer_norm", "bias");
+  std::vector<array> inputs{x};
+  if (weight) inputs.push_back(*weight);
+  if (bias) inputs.push_back(*bias);
+  return array(x.shape(), x.dtype(),
+               std::make_shared<LayerNorm>(to_device(s, "layer_norm"), eps, weight.has_value(), bias.has_value()),
+               inputs);
+}
+
+array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, int offset,
+           const std::optional<array>& freqs, StreamOrDevice s) {
+  return rope_impl(x, dims, traditional, base, scale, offset, {}, freqs, s);
+}
+
+array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, const array& offset,
+           const std::optional<array>& freqs, StreamOrDevice s) {
+  return rope_impl(x, dims, traditional, base, scale, 0, offset, freqs, s);
+}
+
+array scaled_dot_product_attention(const array& q, const array& k, const array& v, float scale,
+                                   const std::string& mask_mode, const std::optional<array>& mask,
+                                   std::optional<float> logit_softcap, StreamOrDevice s) {
+  const char* op = "scaled_dot_product_attention";
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4) {
+    throw std::invalid_argument(std::string("[") + op + "] q, k and v must be 4-D [B, H, T, D], got shapes " +
+                                shape_to_string(q.shape()) + ", " + shape_to_string(k.shape()) + " and " +
+                                shape_to_string(v.shape()) + ".");
+  }
+  check_float(q, op, "q");
+  check_float(k, op, "k");
+  check_float(v, op, "v");
+  const int64_t B = q.shape(0), Hq = q.shape(1), Tq = q.shape(2), D = q.shape(3);
+  const int64_t Hkv = k.shape(1), Tk = k.shape(2);
+  if (k.shape(0) != B || v.shape(0) != B || v.shape(1) != Hkv || v.shape(2) != Tk || k.shape(3) != D) {
+    throw std::invalid_argument(std::string("[") + op + "] Shapes do not match: q " + shape_to_string(q.shape()) +
+                                ", k " + shape_to_string(k.shape()) + ", v " + shape_to_string(v.shape()) +
+                                " (expected q [B, Hq, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv]).");
+  }
+  if (Hkv == 0 || Hq % Hkv != 0) {
+    throw std::invalid_argument(std::string("[") + op + "] The number of query heads (" + std::to_string(Hq) +
+                                ") must be a multiple of the number of key/value heads (" + std::to_string(Hkv) + ").");
+  }
+  if (mask_mode != "" && mask_mode != "causal") {
+    throw std::invalid_argument(std::string("[") + op + "] Unknown mask mode '" + mask_mode +
+                                "' (expected \"\" or \"causal\").");
+  }
+  if (logit_softcap && !(*logit_softcap > 0.0f)) {
+    throw std::invalid_argument(std::string("[") + op + "] logit_softcap must be positive.");
+  }
+  const Dtype dtype = promote_types(promote_types(q.dtype(), k.dtype()), v.dtype());
+  std::vector<array> inputs{astype(q, dtype, s), astype(k, dtype, s), astype(v, dtype, s)};
+  if (mask) {
+    if (mask->dtype() != bool_ && !is_floating_point(mask->dtype())) {
+      throw std::invalid_argument(std::string("[") + op + "] The mask must be boolean or floating point, got " +
+                                  to_string(mask->dtype()) + ".");
+    }
+    const Shape full{B, Hq, Tq, Tk};
+    try {
+      if (broadcast_shapes(mask->shape(), full) != full) throw std::invalid_argument("");
+    } catch (const std::invalid_argument&) {
+      throw std::invalid_argument(std::string("[") + op + "] A mask of shape " + shape_to_string(mask->shape()) +
+                                  " does not broadcast to the scores' shape " + shape_to_string(full) + ".");
+    }
+    inputs.push_back(broadcast_to(*mask, full, s));
+  }
+  Shape out_shape{B, Hq, Tq, v.shape(3)};
+  return array(out_shape, dtype,
+               std::make_shared<ScaledDotProductAttention>(to_device(s, op), scale, mask_mode == "causal",
+                                                           logit_softcap, mask.has_value()),
+               inputs);
+}
+
+}  // namespace tessera::fast

@@ -1,0 +1,236 @@
+#include "core/primitives/fast.h"
+
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "backend/cpu/attention.h"
+#include "backend/cpu/layer_norm.h"
+#include "backend/cpu/rms_norm.h"
+#include "backend/cpu/rope.h"
+#include "core/allocator.h"
+#include "core/primitives/row_contiguous.h"
+#include "core/utils.h"
+#include "tessera/fast.h"
+#include "tessera/ops.h"
+
+namespace tessera::fast {
+
+namespace {
+
+void allocate(array& out) { out.set_data(allocator::malloc(out.nbytes())); }
+
+int64_t rows_of(const array& x) { return x.shape().back() ? static_cast<int64_t>(x.size()) / x.shape().back() : 0; }
+
+// Every axis but the last, over which parameter gradients are summed.
+std::vector<int> leading_axes(const array& x) {
+  std::vector<int> axes(x.ndim() - 1);
+  std::iota(axes.begin(), axes.end(), 0);
+  return axes;
+}
+
+}  // namespace
+
+void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& x = inputs[0];
+  allocate(out);
+  if (x.size() == 0) return;
+  RowContiguous xs(x);
+  const std::vector<float> w = inputs.size() > 1 ? to_f32_vector(inputs[1]) : std::vector<float>{};
+  cpu::rms_norm(x.dtype(), xs.data(), w.empty() ? nullptr : w.data(), eps_, rows_of(x), x.shape().back(),
+                out.data<void>());
+}
+
+std::vector<array> RMSNorm::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& x = primals[0];
+  const array xf = astype(x, float32);
+  const array g = astype(cotangents[0], float32);
+  const array r = rsqrt(add(mean(square(xf), -1, true), array(eps_)));
+  const array n = multiply(xf, r);
+  const bool has_w = primals.size() > 1;
+  const array dn = has_w ? multiply(g, astype(primals[1], float32)) : g;
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      const array dx = multiply(r, subtract(dn, multiply(n, mean(multiply(dn, n), -1, true))));
+      grads.push_back(astype(dx, x.dtype()));
+    } else {
+      grads.push_back(astype(sum(multiply(g, n), leading_axes(x)), primals[1].dtype()));
+    }
+  }
+  return grads;
+}
+
+void LayerNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& x = inputs[0];
+  allocate(out);
+  if (x.size() == 0) return;
+  RowContiguous xs(x);
+  size_t next = 1;
+  const std::vector<float> w = has_weight_ ? to_f32_vector(inputs[next++]) : std::vector<float>{};
+  const std::vector<float> b = has_bias_ ? to_f32_vector(inputs[next++]) : std::vector<float>{};
+  cpu::layer_norm(x.dtype(), xs.data(), w.empty() ? nullptr : w.data(), b.empty() ? nullptr : b.data(), eps_,
+                  rows_of(x), x.shape().back(), out.data<void>());
+}
+
+std::vector<array> LayerNorm::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                  const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& x = primals[0];
+  const array xf = astype(x, float32);
+  const array g = astype(cotangents[0], float32);
+  const array xc = subtract(xf, mean(xf, -1, true));
+  const array r = rsqrt(add(mean(square(xc), -1, true), array(eps_)));
+  const array xhat = multiply(xc, r);
+  const array dxhat = has_weight_ ? multiply(g, astype(primals[1], float32)) : g;
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      const array inner = subtract(subtract(dxhat, mean(dxhat, -1, true)),
+                                   multiply(xhat, mean(multiply(dxhat, xhat), -1, true)));
+      grads.push_back(astype(multiply(r, inner), x.dtype()));
+    } else if (arg == 1 && has_weight_) {
+      grads.push_back(astype(sum(multiply(g, xhat), leading_axes(x)), primals[1].dtype()));
+    } else {
+      grads.push_back(astype(sum(g, leading_axes(x)), primals[arg].dtype()));
+    }
+  }
+  return grads;
+}
+
+void RoPE::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& x = inputs[0];
+  allocate(out);
+  if (x.size() == 0) return;
+  size_t next = 1;
+  int64_t offset = p_.offset;
+  if (p_.has_offset_array) detail::copy_out(inputs[next++], &offset, int64);
+  const int64_t half = p_.dims / 2;
+  std::vector<float> inv_freq(half);
+  if (p_.has_freqs) {
+    const std::vector<float> freqs = to_f32_vector(inputs[next++]);
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] = 1.0f / freqs[i];
+  } else {
+    for (int64_t i = 0; i < half; ++i) {
+      inv_freq[i] = static_cast<float>(std::pow(static_cast<double>(*p_.base), -2.0 * i / p_.dims));
+    }
+  }
+  RowContiguous xs(x);
+  const int64_t T = x.shape(-2), D = x.shape(-1);
+  cpu::rope(x.dtype(), xs.data(), out.data<void>(), static_cast<int64_t>(x.size()) / (T * D), T, D, p_.dims,
+            p_.traditional, inv_freq.data(), p_.scale, offset);
+}
+
+std::vector<array> RoPE::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<array>&) {
+  // A rotation's transpose is the rotation by the opposite angle.
+  RopeParams back = p_;
+  back.scale = -p_.scale;
+  std::vector<array> inputs = primals;
+  inputs[0] = cotangents[0];
+  const array dx(cotangents[0].shape(), cotangents[0].dtype(), std::make_shared<RoPE>(device(), back), inputs);
+  std::vector<array> grads;
+  for (int arg : argnums) grads.push_back(arg == 0 ? dx : zeros_like(primals[arg]));
+  return grads;
+}
+
+namespace {
+
+cpu::AttentionOperand operand(const array& a, std::vector<std::unique_ptr<RowContiguous>>& keep) {
+  cpu::AttentionOperand op;
+  if (a.strides().back() == 1 || a.shape().back() <= 1) {
+    op.data = a.data<void>();
+    for (int d = 0; d < 4; ++d) op.strides[d] = a.strides()[d];
+  } else {
+    keep.push_back(std::make_unique<RowContiguous>(a));
+    op.data = keep.back()->data();
+    const Strides s = row_major_strides(a.shape());
+    for (int d = 0; d < 4; ++d) op.strides[d] = s[d];
+  }
+  return op;
+}
+
+}  // namespace
+
+void ScaledDotProductAttention::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array &q = inputs[0], &k = inputs[1], &v = inputs[2];
+  allocate(out);
+  if (out.size() == 0) return;
+  std::vector<std::unique_ptr<RowContiguous>> keep;
+  cpu::AttentionParams p;
+  p.dtype = q.dtype();
+  p.B = q.shape(0);
+  p.Hq = q.shape(1);
+  p.Tq = q.shape(2);
+  p.D = q.shape(3);
+  p.Hkv = k.shape(1);
+  p.Tk = k.shape(2);
+  p.Dv = v.shape(3);
+  p.scale = scale_;
+  p.causal = causal_;
+  p.softcap = softcap_;
+  cpu::AttentionOperand mask;
+  if (has_mask_) {
+    const array& m = inputs[3];
+    p.mask_dtype = m.dtype();
+    mask.data = m.data<void>();
+    for (int d = 0; d < 4; ++d) mask.strides[d] = m.strides()[d];
+  }
+  cpu::attention(p, operand(q, keep), operand(k, keep), operand(v, keep), mask, out.data<void>());
+}
+
+std::vector<array> ScaledDotProductAttention::vjp(const std::vector<array>& primals,
+                                                  const std::vector<array>& cotangents, const std::vector<int>& argnums,
+                                                  const std::vector<array>&) {
+  // Recomputes the probabilities op by op, in float32, with k/v heads shared by query groups:
+  // q [B, Hkv, G, Tq, D] against k [B, Hkv, 1, Tk, D].
+  const array& q = primals[0];
+  const int64_t B = q.shape(0), Hq = q.shape(1), Tq = q.shape(2), D = q.shape(3);
+  const int64_t Hkv = primals[1].shape(1), Tk = primals[1].shape(2), Dv = primals[2].shape(3);
+  const int64_t G = Hq / Hkv;
+  const array qf = reshape(astype(q, float32), {B, Hkv, G, Tq, D});
+  const array kf = expand_dims(astype(primals[1], float32), 2);
+  const array vf = expand_dims(astype(primals[2], float32), 2);
+  const array dout = reshape(astype(cotangents[0], float32), {B, Hkv, G, Tq, Dv});
+
+  array s0 = multiply(matmul(qf, swapaxes(kf, -1, -2)), array(scale_));
+  array s = s0;
+  std::optional<array> tanh_s;
+  if (softcap_) {
+    tanh_s = tanh(divide(s0, array(*softcap_)));
+    s = multiply(*tanh_s, array(*softcap_));
+  }
+  if (has_mask_) {
+    const array m = reshape(primals[3], {B, Hkv, G, Tq, Tk});
+    s = m.dtype() == bool_ ? where(m, s, array(-std::numeric_limits<float>::infinity())) : add(s, astype(m, float32));
+  }
+  if (causal_) {
+    const array rows = reshape(arange(0, static_cast<int>(Tq), 1), {static_cast<int64_t>(Tq), 1});
+    const array cols = reshape(arange(0, static_cast<int>(Tk), 1), {1, static_cast<int64_t>(Tk)});
+    const array visible = less_equal(cols, add(rows, array(static_cast<int>(Tk - Tq))));
+    s = where(visible, s, array(-std::numeric_limits<float>::infinity()));
+  }
+  const array p = softmax(s, -1);
+  const array dp = matmul(dout, swapaxes(vf, -1, -2));
+  const array ds = multiply(p, subtract(dp, sum(multiply(dp, p), -1, true)));
+  array ds0 = ds;
+  if (softcap_) ds0 = multiply(ds, subtract(array(1.0f), square(*tanh_s)));
+  ds0 = multiply(ds0, array(scale_));
+
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      grads.push_back(astype(reshape(matmul(ds0, kf), {B, Hq, Tq, D}), q.dtype()));
+    } else if (arg == 1) {
+      grads.push_back(astype(sum(matmul(swapaxes(ds0, -1, -2), qf), 2), primals[1].dtype()));
+    } else if (arg == 2) {
+      grads.push_back(astype(sum(matmul(swapaxes(p, -1, -2), dout), 2), primals[2].dtype()));
+    } else {
+      const array& m = primals[3];
+      grads.push_back(m.dtype() == bool_ ? zeros_like(m) : astype(reshape(ds, m.shape()), m.dtype()));
+    }
+  }
+  return grads;
+}
+
+}  // namespace tessera::fast

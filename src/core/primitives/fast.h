@@ -1,0 +1,79 @@
+// Fused primitives of tessera::fast. Each has a dedicated CPU kernel; the VJPs are written with
+// ordinary ops.
+#pragma once
+
+#include <optional>
+
+#include "core/primitive.h"
+
+namespace tessera::fast {
+
+// Inputs x [, weight].
+class RMSNorm : public UnaryPrimitive {
+ public:
+  RMSNorm(Device d, float eps) : UnaryPrimitive(d), eps_(eps) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "rms_norm"; }
+
+ private:
+  float eps_;
+};
+
+// Inputs x [, weight] [, bias].
+class LayerNorm : public UnaryPrimitive {
+ public:
+  LayerNorm(Device d, float eps, bool has_weight, bool has_bias)
+      : UnaryPrimitive(d), eps_(eps), has_weight_(has_weight), has_bias_(has_bias) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "layer_norm"; }
+
+ private:
+  float eps_;
+  bool has_weight_;
+  bool has_bias_;
+};
+
+struct RopeParams {
+  int dims = 0;
+  bool traditional = false;
+  std::optional<float> base;
+  float scale = 1.0f;
+  int offset = 0;                // used when there is no offset input
+  bool has_offset_array = false; // inputs: x [, offset] [, freqs]
+  bool has_freqs = false;
+};
+
+class RoPE : public UnaryPrimitive {
+ public:
+  RoPE(Device d, RopeParams p) : UnaryPrimitive(d), p_(p) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "rope"; }
+
+ private:
+  RopeParams p_;
+};
+
+// Inputs q, k, v [, mask broadcast to [B, Hq, Tq, Tk]].
+class ScaledDotProductAttention : public UnaryPrimitive {
+ public:
+  ScaledDotProductAttention(Device d, float scale, bool causal, std::optional<float> softcap, bool has_mask)
+      : UnaryPrimitive(d), scale_(scale), causal_(causal), softcap_(softcap), has_mask_(has_mask) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "scaled_dot_product_attention"; }
+
+ private:
+  float scale_;
+  bool causal_;
+  std::optional<float> softcap_;
+  bool has_mask_;
+};
+
+}  // namespace tessera::fast
