@@ -7,4 +7,5 @@
 #include "tessera/fast.h"
 #include "tessera/half.h"
 #include "tessera/ops.h"
+#include "tessera/quantized.h"
 #include "tessera/transforms.h"

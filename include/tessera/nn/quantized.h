@@ -1,0 +1,75 @@
+// Quantized layers (mlx.nn.QuantizedLinear / QuantizedEmbedding) and the swap of a module
+// tree's float layers for quantized ones (mlx.nn.quantize).
+//
+// Parameters: `weight` (packed uint32 [out, in * bits / 32]), `scales`, `biases`
+// ([out, in / group_size]) and, for a Linear with bias, `bias`. All are frozen: a quantized
+// layer is fine-tuned through adapters, not directly.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/nn/layers.h"
+
+namespace tessera::nn {
+
+struct QuantizationSpec {
+  int group_size = 64;
+  int bits = 4;
+};
+
+class QuantizedLinear : public UnaryModule {
+ public:
+  // Zero placeholders of the right shapes, to be filled by load_weights.
+  QuantizedLinear(int input_dims, int output_dims, bool bias, int group_size = 64, int bits = 4);
+  // The quantized copy of a float Linear (its weight must have input_dims % group_size == 0).
+  static std::shared_ptr<QuantizedLinear> from_linear(const Linear& linear, int group_size = 64, int bits = 4);
+
+  std::string type_name() const override { return "QuantizedLinear"; }
+  array operator()(const array& x) override;
+  int group_size() const { return group_size_; }
+  int bits() const { return bits_; }
+
+ private:
+  int group_size_;
+  int bits_;
+};
+
+class QuantizedEmbedding : public Embedding {
+ public:
+  QuantizedEmbedding(int num_embeddings, int dims, int group_size = 64, int bits = 4);
+  static std::shared_ptr<QuantizedEmbedding> from_embedding(const Embedding& embedding, int group_size = 64,
+                                                            int bits = 4);
+
+  std::string type_name() const override { return "QuantizedEmbedding"; }
+  array operator()(const array& ids) override;
+  // x W^T with the quantized table: the tied output head.
+  array as_linear(const array& x) override;
+  int group_size() const { return group_size_; }
+  int bits() const { return bits_; }
+
+ private:
+  int group_size_;
+  int bits_;
+};
+
+// Which modules to quantize and how: a spec, or nothing to leave the module as it is.
+using QuantizePredicate = std::function<std::optional<QuantizationSpec>(const std::string& path, const Module& module)>;
+// The quantized replacement of a module, or nullptr when it has none (wrong type, or an input
+// dimension the group size does not divide).
+using QuantizedFactory = std::function<std::shared_ptr<Module>(const Module& module, const QuantizationSpec& spec)>;
+
+// Linear -> QuantizedLinear, Embedding -> QuantizedEmbedding; nullptr otherwise.
+std::shared_ptr<Module> to_quantized(const Module& module, const QuantizationSpec& spec);
+
+// Replaces, in place, every descendant of `model` that the predicate selects and the factory
+// can quantize. Returns the dotted paths of the replaced modules with the spec used.
+std::vector<std::pair<std::string, QuantizationSpec>> quantize(Module& model, const QuantizePredicate& predicate,
+                                                               const QuantizedFactory& factory = to_quantized);
+// Every quantizable layer with one spec.
+std::vector<std::pair<std::string, QuantizationSpec>> quantize(Module& model, int group_size = 64, int bits = 4);
+
+}  // namespace tessera::nn

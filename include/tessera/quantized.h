@@ -1,0 +1,32 @@
+// Affine group quantization (MLX's): w ≈ scale * q + bias per group of `group_size` consecutive
+// elements of the last axis, q an unsigned `bits`-bit integer. Bits 2, 3, 4, 5, 6, 8; group
+// sizes 32, 64, 128. The packed weight is uint32 [..., cols * bits / 32], each row one
+// little-endian bitstream; scales and biases are [..., cols / group_size] in the weight's dtype.
+#pragma once
+
+#include <tuple>
+
+#include "tessera/array.h"
+#include "tessera/device.h"
+
+namespace tessera {
+
+// (packed weight, scales, biases) of a floating-point w with at least 2 dimensions.
+std::tuple<array, array, array> quantize(const array& w, int group_size = 64, int bits = 4, StreamOrDevice s = {});
+
+// q * scale + bias, in the scales' dtype.
+array dequantize(const array& w, const array& scales, const array& biases, int group_size = 64, int bits = 4,
+                 StreamOrDevice s = {});
+
+// x [..., K] times the quantized 2-D matrix: with `transpose`, w holds [N, K] and the result is
+// x · W^T [..., N] (the Linear layout); without, w holds [K, N] and the result is x · W.
+// Differentiable with respect to x.
+array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases,
+                       bool transpose = true, int group_size = 64, int bits = 4, StreamOrDevice s = {});
+
+// Rows of the quantized matrix W [V, D] picked by integer `indices` (an embedding lookup),
+// dequantized: [indices.shape..., D] in the scales' dtype.
+array quantized_take(const array& w, const array& scales, const array& biases, const array& indices,
+                     int group_size = 64, int bits = 4, StreamOrDevice s = {});
+
+}  // namespace tessera

@@ -1,0 +1,59 @@
+// CPU kernels for MLX's affine group quantization, on raw row-major memory.
+//
+// A quantized matrix W [rows, cols] is stored as
+//   packed  uint32 [rows, cols * bits / 32]: each row one little-endian bitstream, element i at
+//           bits [i * bits, (i + 1) * bits) (elements straddle words for 3, 5 and 6 bits);
+//   scales, biases [rows, cols / group_size] in the weight's float type;
+// and w ≈ scale * q + bias per group of group_size consecutive elements of a row.
+#pragma once
+
+#include <cstdint>
+
+#include "tessera/half.h"
+
+namespace tessera::cpu {
+
+// The float type of the scales and biases (the weight's dtype).
+enum class ScaleType { float32, bfloat16, float16 };
+
+template <typename T>
+constexpr ScaleType scale_type_of();
+template <> constexpr ScaleType scale_type_of<float>() { return ScaleType::float32; }
+template <> constexpr ScaleType scale_type_of<bfloat16_t>() { return ScaleType::bfloat16; }
+template <> constexpr ScaleType scale_type_of<float16_t>() { return ScaleType::float16; }
+
+struct QuantizedMatrix {
+  const uint32_t* packed;
+  const void* scales;
+  const void* biases;
+  ScaleType scale_type;
+  int64_t rows;
+  int64_t cols;
+  int group_size;
+  int bits;
+
+  int64_t words_per_row() const { return cols * bits / 32; }
+  int64_t groups_per_row() const { return cols / group_size; }
+};
+
+// Quantizes w [rows, cols] exactly as MLX does (tests/fixtures/README.md §5). T is float,
+// bfloat16_t or float16_t; scales and biases are written in T.
+template <typename T>
+void affine_quantize(const T* w, int64_t rows, int64_t cols, int group_size, int bits,
+                     uint32_t* packed, T* scales, T* biases);
+
+// out[r, c] = q * scale + bias, computed in float32 and rounded once to T.
+template <typename T>
+void affine_dequantize(const uint32_t* packed, const T* scales, const T* biases, int64_t rows,
+                       int64_t cols, int group_size, int bits, T* out);
+
+// Dequantizes rows [row_begin, row_end) of w into float32 out [row_end - row_begin, cols].
+void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t row_end, float* out);
+
+// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T. x and y are contiguous float32.
+void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
+
+// y [M, w.cols] = x [M, w.rows] · dequantize(w). x and y are contiguous float32.
+void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
+
+}  // namespace tessera::cpu

@@ -1,0 +1,138 @@
+// Affine quantization ops: validation, shapes and dtypes; the work is in primitives/quantized.
+#include <stdexcept>
+#include <string>
+
+#include "core/primitives/quantized.h"
+#include "core/utils.h"
+#include "tessera/ops.h"
+#include "tessera/quantized.h"
+
+namespace tessera {
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+void check_bits_and_group(const char* op, int group_size, int bits) {
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8) {
+    throw std::invalid_argument(std::string("[") + op + "] bits must be one of 2, 3, 4, 5, 6 or 8, got " +
+                                str(bits) + ".");
+  }
+  if (group_size != 32 && group_size != 64 && group_size != 128) {
+    throw std::invalid_argument(std::string("[") + op + "] group_size must be 32, 64 or 128, got " +
+                                str(group_size) + ".");
+  }
+}
+
+// Checks a packed matrix and its parameters; returns the unpacked number of columns.
+int64_t check_packed(const char* op, const array& w, const array& scales, const array& biases, int group_size,
+                     int bits) {
+  check_bits_and_group(op, group_size, bits);
+  const std::string prefix = std::string("[") + op + "] ";
+  if (w.dtype() != uint32) {
+    throw std::invalid_argument(prefix + "The packed weight must be uint32, got " + to_string(w.dtype()) + ".");
+  }
+  if (w.ndim() < 2) {
+    throw std::invalid_argument(prefix + "The packed weight must have at least 2 dimensions, got shape " +
+                                shape_to_string(w.shape()) + ".");
+  }
+  if (!is_floating_point(scales.dtype()) || scales.dtype() != biases.dtype()) {
+    throw std::invalid_argument(prefix + "scales and biases must share one floating-point dtype, got " +
+                                to_string(scales.dtype()) + " and " + to_string(biases.dtype()) + ".");
+  }
+  if ((w.shape(-1) * 32) % bits != 0) {
+    throw std::invalid_argument(prefix + "A packed row of " + str(w.shape(-1)) + " words does not hold a whole number of " +
+                                str(bits) + "-bit elements.");
+  }
+  const int64_t cols = w.shape(-1) * 32 / bits;
+  Shape expected = w.shape();
+  expected.back() = cols / group_size;
+  if (cols % group_size != 0 || scales.shape() != expected || biases.shape() != expected) {
+    throw std::invalid_argument(prefix + "For a packed weight of shape " + shape_to_string(w.shape()) + " (" +
+                                str(cols) + " columns at " + str(bits) + " bits) with group size " +
+                                str(group_size) + ", scales and biases must have shape " +
+                                shape_to_string(expected) + ", got " + shape_to_string(scales.shape()) + " and " +
+                                shape_to_string(biases.shape()) + ".");
+  }
+  return cols;
+}
+
+}  // namespace
+
+std::tuple<array, array, array> quantize(const array& w, int group_size, int bits, StreamOrDevice s) {
+  check_bits_and_group("quantize", group_size, bits);
+  if (w.dtype() != float32 && w.dtype() != bfloat16 && w.dtype() != float16) {
+    throw std::invalid_argument("[quantize] Only float32, bfloat16 and float16 matrices can be quantized, got " +
+                                to_string(w.dtype()) + ".");
+  }
+  if (w.ndim() < 2) {
+    throw std::invalid_argument("[quantize] The matrix to quantize must have at least 2 dimensions, got shape " +
+                                shape_to_string(w.shape()) + ".");
+  }
+  if (w.shape(-1) % group_size != 0) {
+    throw std::invalid_argument("[quantize] The last dimension of the matrix (" + str(w.shape(-1)) +
+                                ") must be divisible by the group size (" + str(group_size) + ").");
+  }
+  Shape packed = w.shape();
+  packed.back() = w.shape(-1) * bits / 32;
+  Shape params = w.shape();
+  params.back() = w.shape(-1) / group_size;
+  auto outputs = array::make_arrays({packed, params, params}, {uint32, w.dtype(), w.dtype()},
+                                    std::make_shared<Quantize>(to_device(s, "quantize"), group_size, bits), {w});
+  return {outputs[0], outputs[1], outputs[2]};
+}
+
+array dequantize(const array& w, const array& scales, const array& biases, int group_size, int bits,
+                 StreamOrDevice s) {
+  const int64_t cols = check_packed("dequantize", w, scales, biases, group_size, bits);
+  Shape shape = w.shape();
+  shape.back() = cols;
+  return array(shape, scales.dtype(), std::make_shared<Dequantize>(to_device(s, "dequantize"), group_size, bits),
+               {w, scales, biases});
+}
+
+array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases, bool transpose,
+                       int group_size, int bits, StreamOrDevice s) {
+  const int64_t cols = check_packed("quantized_matmul", w, scales, biases, group_size, bits);
+  if (w.ndim() != 2) {
+    throw std::invalid_argument("[quantized_matmul] The packed weight must be 2-D, got shape " +
+                                shape_to_string(w.shape()) + ".");
+  }
+  if (x.ndim() == 0 || !is_floating_point(x.dtype())) {
+    throw std::invalid_argument("[quantized_matmul] x must be a floating-point array with at least 1 dimension, got " +
+                                to_string(x.dtype()) + " of shape " + shape_to_string(x.shape()) + ".");
+  }
+  const int64_t K = transpose ? cols : w.shape(0);
+  const int64_t N = transpose ? w.shape(0) : cols;
+  if (x.shape(-1) != K) {
+    throw std::invalid_argument("[quantized_matmul] The last dimension of x (" + str(x.shape(-1)) +
+                                ") must match the " + (transpose ? "columns" : "rows") + " of the quantized matrix (" +
+                                str(K) + "); x has shape " + shape_to_string(x.shape()) + ", the matrix " +
+                                str(w.shape(0)) + "x" + str(cols) + ".");
+  }
+  Shape shape = x.shape();
+  shape.back() = N;
+  const Dtype dtype = promote_types(x.dtype(), scales.dtype());
+  return array(shape, dtype,
+               std::make_shared<QuantizedMatmul>(to_device(s, "quantized_matmul"), group_size, bits, transpose),
+               {x, w, scales, biases});
+}
+
+array quantized_take(const array& w, const array& scales, const array& biases, const array& indices, int group_size,
+                     int bits, StreamOrDevice s) {
+  const int64_t cols = check_packed("quantized_take", w, scales, biases, group_size, bits);
+  if (w.ndim() != 2) {
+    throw std::invalid_argument("[quantized_take] The packed weight must be 2-D, got shape " +
+                                shape_to_string(w.shape()) + ".");
+  }
+  if (!is_integral(indices.dtype())) {
+    throw std::invalid_argument("[quantized_take] Indices must be integers, got " + to_string(indices.dtype()) + ".");
+  }
+  Shape shape = indices.shape();
+  shape.push_back(cols);
+  return array(shape, scales.dtype(),
+               std::make_shared<QuantizedTake>(to_device(s, "quantized_take"), group_size, bits),
+               {w, scales, biases, indices});
+}
+
+}  // namespace tessera

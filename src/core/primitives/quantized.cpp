@@ -1,0 +1,197 @@
+#include "core/primitives/quantized.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/quantized.h"
+#include "core/allocator.h"
+#include "tessera/ops.h"
+#include "tessera/quantized.h"
+
+namespace tessera {
+
+namespace {
+
+// a's elements in row-major order: a's own buffer when it is row-contiguous, else a copy.
+const void* row_major(const array& a, std::vector<char>& scratch) {
+  if (a.flags().row_contiguous) return a.data<void>();
+  scratch.resize(a.nbytes());
+  detail::copy_out(a, scratch.data(), a.dtype());
+  return scratch.data();
+}
+
+// Calls f(T{}) for the float type T of the quantization parameters.
+template <typename F>
+void dispatch_float(Dtype d, const F& f) {
+  if (d == bfloat16) return f(bfloat16_t{});
+  if (d == float16) return f(float16_t{});
+  return f(float{});
+}
+
+cpu::ScaleType scale_type(Dtype d) {
+  if (d == bfloat16) return cpu::ScaleType::bfloat16;
+  if (d == float16) return cpu::ScaleType::float16;
+  return cpu::ScaleType::float32;
+}
+
+// Buffers of a packed matrix kept alive (and contiguous) for the duration of a kernel.
+struct PackedOperand {
+  std::vector<char> w_copy, s_copy, b_copy;
+  cpu::QuantizedMatrix matrix;
+
+  PackedOperand(const array& w, const array& scales, const array& biases, int group_size, int bits) {
+    const int64_t cols = w.shape(-1) * 32 / bits;
+    matrix = {static_cast<const uint32_t*>(row_major(w, w_copy)),
+              row_major(scales, s_copy),
+              row_major(biases, b_copy),
+              scale_type(scales.dtype()),
+              static_cast<int64_t>(w.size()) / std::max<int64_t>(w.shape(-1), 1),
+              cols,
+              group_size,
+              bits};
+  }
+};
+
+}  // namespace
+
+bool Quantize::is_equivalent(const Primitive& other) const {
+  const auto* o = dynamic_cast<const Quantize*>(&other);
+  return o && o->group_size_ == group_size_ && o->bits_ == bits_;
+}
+
+void Quantize::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  const array& w = inputs[0];
+  for (auto& o : outputs) o.set_data(allocator::malloc(o.nbytes()));
+  if (w.size() == 0) return;
+  std::vector<char> scratch;
+  const void* src = row_major(w, scratch);
+  const int64_t cols = w.shape(-1);
+  const int64_t rows = static_cast<int64_t>(w.size()) / cols;
+  dispatch_float(w.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cpu::affine_quantize<T>(static_cast<const T*>(src), rows, cols, group_size_, bits_, outputs[0].data<uint32_t>(),
+                            outputs[1].data<T>(), outputs[2].data<T>());
+  });
+}
+
+bool Dequantize::is_equivalent(const Primitive& other) const {
+  const auto* o = dynamic_cast<const Dequantize*>(&other);
+  return o && o->group_size_ == group_size_ && o->bits_ == bits_;
+}
+
+void Dequantize::eval_cpu(const std::vector<array>& inputs, array& out) {
+  out.set_data(allocator::malloc(out.nbytes()));
+  if (out.size() == 0) return;
+  PackedOperand w(inputs[0], inputs[1], inputs[2], group_size_, bits_);
+  dispatch_float(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto& m = w.matrix;
+    cpu::affine_dequantize<T>(m.packed, static_cast<const T*>(m.scales), static_cast<const T*>(m.biases), m.rows,
+                              m.cols, group_size_, bits_, out.data<T>());
+  });
+}
+
+bool QuantizedMatmul::is_equivalent(const Primitive& other) const {
+  const auto* o = dynamic_cast<const QuantizedMatmul*>(&other);
+  return o && o->group_size_ == group_size_ && o->bits_ == bits_ && o->transpose_ == transpose_;
+}
+
+void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
+  out.set_data(allocator::malloc(out.nbytes()));
+  if (out.size() == 0) return;
+  const array& x = inputs[0];
+  const int64_t K = x.shape(-1);
+  const int64_t M = K == 0 ? 0 : static_cast<int64_t>(x.size()) / K;
+  std::vector<float> x_copy;
+  const float* xf = nullptr;
+  if (x.dtype() == float32 && x.flags().row_contiguous) {
+    xf = x.data<float>();
+  } else {
+    x_copy.resize(x.size());
+    detail::copy_out(x, x_copy.data(), float32);
+    xf = x_copy.data();
+  }
+  std::vector<float> y_copy;
+  float* y = out.dtype() == float32 ? out.data<float>() : (y_copy.resize(out.size()), y_copy.data());
+  PackedOperand w(inputs[1], inputs[2], inputs[3], group_size_, bits_);
+  if (transpose_) {
+    cpu::quantized_matmul_t(xf, M, w.matrix, y);
+  } else {
+    cpu::quantized_matmul_n(xf, M, w.matrix, y);
+  }
+  if (M == 0) std::fill(y, y + out.size(), 0.0f);
+  if (out.dtype() != float32) detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
+}
+
+// With W the dequantized matrix, y = x W^T (or x W): dx = g W (or g W^T). The gradient of W
+// itself, G = g^T x (or x^T g), gives the scales' gradient sum_group(G * q) and the biases'
+// sum_group(G). The packed integers have no gradient (zero).
+std::vector<array> QuantizedMatmul::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                        const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& x = primals[0];
+  const array& w = primals[1];
+  const array& scales = primals[2];
+  const array& g = cotangents[0];
+  std::vector<array> grads;
+  auto weight_grad = [&] {
+    array x2 = astype(reshape(x, {-1, x.shape(-1)}), float32);
+    array g2 = astype(reshape(g, {-1, g.shape(-1)}), float32);
+    return transpose_ ? matmul(transpose(g2), x2) : matmul(transpose(x2), g2);
+  };
+  auto grouped_sum = [&](const array& a) {
+    return sum(reshape(a, {a.shape(0), a.shape(1) / group_size_, group_size_}), -1);
+  };
+  for (int arg : argnums) {
+    if (arg == 0) {
+      array dx = quantized_matmul(g, w, scales, primals[3], !transpose_, group_size_, bits_, device());
+      grads.push_back(astype(dx, x.dtype()));
+    } else if (arg == 1) {
+      grads.push_back(zeros_like(w));
+    } else {
+      array gw = weight_grad();
+      if (arg == 2) {
+        array q = dequantize(w, ones(scales.shape(), float32), zeros(scales.shape(), float32), group_size_, bits_);
+        gw = multiply(gw, q);
+      }
+      grads.push_back(astype(grouped_sum(gw), scales.dtype()));
+    }
+  }
+  return grads;
+}
+
+bool QuantizedTake::is_equivalent(const Primitive& other) const {
+  const auto* o = dynamic_cast<const QuantizedTake*>(&other);
+  return o && o->group_size_ == group_size_ && o->bits_ == bits_;
+}
+
+void QuantizedTake::eval_cpu(const std::vector<array>& inputs, array& out) {
+  out.set_data(allocator::malloc(out.nbytes()));
+  const array& indices = inputs[3];
+  std::vector<int64_t> idx(indices.size());
+  if (!idx.empty()) detail::copy_out(indices, idx.data(), int64);
+  PackedOperand w(inputs[0], inputs[1], inputs[2], group_size_, bits_);
+  const auto& m = w.matrix;
+  for (int64_t i : idx) {
+    if (i < -m.rows || i >= m.rows) {
+      throw std::out_of_range("[quantized_take] Index " + std::to_string(i) + " is out of range for " +
+                              std::to_string(m.rows) + " rows.");
+    }
+  }
+  const int64_t words = m.words_per_row();
+  const int64_t groups = m.groups_per_row();
+  dispatch_float(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto* scales = static_cast<const T*>(m.scales);
+    const auto* biases = static_cast<const T*>(m.biases);
+    T* dst = out.data<T>();
+    for (size_t j = 0; j < idx.size(); ++j) {
+      const int64_t r = idx[j] < 0 ? idx[j] + m.rows : idx[j];
+      cpu::affine_dequantize<T>(m.packed + r * words, scales + r * groups, biases + r * groups, 1, m.cols,
+                                group_size_, bits_, dst + j * m.cols);
+    }
+  });
+}
+
+}  // namespace tessera

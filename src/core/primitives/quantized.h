@@ -1,0 +1,64 @@
+// Primitives of the affine quantization ops (include/tessera/quantized.h).
+#pragma once
+
+#include "core/primitive.h"
+
+namespace tessera {
+
+// w [..., cols] -> packed [..., cols * bits / 32] uint32, scales, biases [..., cols / group_size].
+class Quantize : public Primitive {
+ public:
+  Quantize(Device d, int group_size, int bits) : Primitive(d), group_size_(group_size), bits_(bits) {}
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  const char* name() const override { return "quantize"; }
+  bool is_equivalent(const Primitive& other) const override;
+
+ private:
+  int group_size_;
+  int bits_;
+};
+
+// (packed, scales, biases) -> q * scale + bias in the scales' dtype.
+class Dequantize : public UnaryPrimitive {
+ public:
+  Dequantize(Device d, int group_size, int bits) : UnaryPrimitive(d), group_size_(group_size), bits_(bits) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  const char* name() const override { return "dequantize"; }
+  bool is_equivalent(const Primitive& other) const override;
+
+ private:
+  int group_size_;
+  int bits_;
+};
+
+// (x, packed, scales, biases) -> x · W^T (transpose) or x · W.
+class QuantizedMatmul : public UnaryPrimitive {
+ public:
+  QuantizedMatmul(Device d, int group_size, int bits, bool transpose)
+      : UnaryPrimitive(d), group_size_(group_size), bits_(bits), transpose_(transpose) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "quantized_matmul"; }
+  bool is_equivalent(const Primitive& other) const override;
+
+ private:
+  int group_size_;
+  int bits_;
+  bool transpose_;
+};
+
+// (packed, scales, biases, indices) -> the dequantized rows picked by indices.
+class QuantizedTake : public UnaryPrimitive {
+ public:
+  QuantizedTake(Device d, int group_size, int bits) : UnaryPrimitive(d), group_size_(group_size), bits_(bits) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  const char* name() const override { return "quantized_take"; }
+  bool is_equivalent(const Primitive& other) const override;
+
+ private:
+  int group_size_;
+  int bits_;
+};
+
+}  // namespace tessera
