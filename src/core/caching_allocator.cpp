@@ -1,0 +1,158 @@
+#include "core/caching_allocator.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstdlib>
+#include <iterator>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace tessera::allocator {
+
+namespace {
+
+constexpr size_t kAlignment = 64;
+// Each block starts with a header holding its size class; the caller's pointer follows it,
+// keeping the 64-byte alignment.
+constexpr size_t kHeader = kAlignment;
+
+struct BlockHeader {
+  size_t size_class;
+};
+
+size_t physical_memory() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return SIZE_MAX;
+  return static_cast<size_t>(pages) * static_cast<size_t>(page_size);
+}
+
+BlockHeader* header_of(void* ptr) { return reinterpret_cast<BlockHeader*>(static_cast<char*>(ptr) - kHeader); }
+
+}  // namespace
+
+CachingAllocator::CachingAllocator() : memory_limit_(physical_memory()), cache_limit_(memory_limit_) {}
+
+CachingAllocator::~CachingAllocator() { clear_cache(); }
+
+size_t CachingAllocator::size_class(size_t size) {
+  if (size <= 4096) return size <= kAlignment ? kAlignment : (size + kAlignment - 1) / kAlignment * kAlignment;
+  size_t step = std::bit_floor(size) / 8;
+  return (size + step - 1) / step * step;
+}
+
+void* CachingAllocator::malloc(size_t size) {
+  if (size > SIZE_MAX / 2) throw std::bad_alloc();
+  size_t cls = size_class(size);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = free_blocks_.find(cls); it != free_blocks_.end() && !it->second.empty()) {
+    void* ptr = it->second.back();
+    it->second.pop_back();
+    cached_ -= cls;
+    active_ += cls;
+    peak_ = std::max(peak_, active_);
+    return ptr;
+  }
+  if (active_ + cls > memory_limit_) {
+    throw std::runtime_error("[malloc] Allocating " + std::to_string(size) + " bytes would exceed the memory limit of " +
+                             std::to_string(memory_limit_) + " bytes (" + std::to_string(active_) +
+                             " bytes in use); raise it with set_memory_limit.");
+  }
+  // Cached blocks of other sizes count against physical memory too: make room first.
+  if (active_ + cached_ + cls > memory_limit_) trim_cache_locked(memory_limit_ - active_ - cls);
+  void* raw = std::aligned_alloc(kAlignment, kHeader + cls);
+  if (raw == nullptr && cached_ > 0) {
+    trim_cache_locked(0);
+    raw = std::aligned_alloc(kAlignment, kHeader + cls);
+  }
+  if (raw == nullptr) throw std::bad_alloc();
+  static_cast<BlockHeader*>(raw)->size_class = cls;
+  active_ += cls;
+  peak_ = std::max(peak_, active_);
+  return static_cast<char*>(raw) + kHeader;
+}
+
+void CachingAllocator::free(void* ptr) {
+  if (ptr == nullptr) return;
+  size_t cls = header_of(ptr)->size_class;
+  std::lock_guard<std::mutex> lock(mutex_);
+  active_ -= cls;
+  if (cls > cache_limit_) {
+    std::free(header_of(ptr));
+    return;
+  }
+  free_blocks_[cls].push_back(ptr);
+  cached_ += cls;
+  if (cached_ > cache_limit_) trim_cache_locked(cache_limit_);
+}
+
+void CachingAllocator::trim_cache_locked(size_t target) {
+  while (cached_ > target && !free_blocks_.empty()) {
+    auto it = std::prev(free_blocks_.end());
+    auto& blocks = it->second;
+    while (!blocks.empty() && cached_ > target) {
+      std::free(header_of(blocks.back()));
+      blocks.pop_back();
+      cached_ -= it->first;
+    }
+    if (blocks.empty()) free_blocks_.erase(it);
+  }
+}
+
+size_t CachingAllocator::active_memory() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return active_;
+}
+
+size_t CachingAllocator::peak_memory() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return peak_;
+}
+
+void CachingAllocator::reset_peak_memory() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  peak_ = active_;
+}
+
+size_t CachingAllocator::cache_memory() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cached_;
+}
+
+size_t CachingAllocator::memory_limit() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return memory_limit_;
+}
+
+size_t CachingAllocator::set_memory_limit(size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t previous = memory_limit_;
+  memory_limit_ = limit;
+  if (active_ + cached_ > limit) trim_cache_locked(limit > active_ ? limit - active_ : 0);
+  return previous;
+}
+
+size_t CachingAllocator::set_cache_limit(size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t previous = cache_limit_;
+  cache_limit_ = limit;
+  trim_cache_locked(limit);
+  return previous;
+}
+
+void CachingAllocator::clear_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  trim_cache_locked(0);
+}
+
+CachingAllocator& caching_allocator() {
+  // Never destroyed: arrays in static storage may free their buffers during exit.
+  static auto* allocator = new CachingAllocator();
+  return *allocator;
+}
+
+}  // namespace tessera::allocator
