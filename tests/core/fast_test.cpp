@@ -193,6 +193,27 @@ TEST(Attention, DecodeFromStridedCacheAndHalfPrecision) {
   }
 }
 
+TEST(Attention, LongQueryBlocks) {
+  // Enough queries for the blocked GEMM path, with a partial last block.
+  const array q = random_array({1, 4, 70, 8}, 25);
+  const array k = random_array({1, 2, 75, 8}, 26);
+  const array v = random_array({1, 2, 75, 6}, 27);
+  const array additive = random_array({1, 4, 70, 75}, 28);
+  expect_same(fast::scaled_dot_product_attention(q, k, v, 0.4f), sdpa_ref(q, k, v, 0.4f, false), 1e-5f);
+  expect_same(fast::scaled_dot_product_attention(q, k, v, 0.4f, "causal", additive, 3.0f),
+              sdpa_ref(q, k, v, 0.4f, true, additive, 3.0f), 1e-5f);
+  // More queries than keys: the first queries see nothing and get zeros.
+  const array kk = slice(k, {0, 0, 0, 0}, {1, 2, 30, 8}), vv = slice(v, {0, 0, 0, 0}, {1, 2, 30, 6});
+  const array out = fast::scaled_dot_product_attention(q, kk, vv, 0.4f, "causal");
+  expect_close(slice(out, {0, 0, 0, 0}, {1, 4, 40, 6}), std::vector<float>(4 * 40 * 6, 0.0f));
+  expect_same(slice(out, {0, 0, 40, 0}, {1, 4, 70, 6}),
+              slice(sdpa_ref(q, contiguous(kk), contiguous(vv), 0.4f, true), {0, 0, 40, 0}, {1, 4, 70, 6}), 1e-5f);
+  const array ob = fast::scaled_dot_product_attention(astype(q, bfloat16), astype(k, bfloat16), astype(v, bfloat16),
+                                                      0.4f, "causal");
+  EXPECT_EQ(ob.dtype(), bfloat16);
+  expect_same(ob, sdpa_ref(astype(q, bfloat16), astype(k, bfloat16), astype(v, bfloat16), 0.4f, true), 4e-2f);
+}
+
 TEST(Attention, BadInput) {
   const array q = zeros({1, 3, 2, 4}), k = zeros({1, 2, 2, 4}), v = zeros({1, 2, 2, 4});
   const char* p = "[scaled_dot_product_attention] ";

@@ -1,5 +1,7 @@
 #include "backend/cpu/attention.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,6 +15,10 @@ namespace tessera::cpu {
 namespace {
 
 constexpr int64_t kQueryBlock = 8;
+// From this many queries on (prefill, training) scores and outputs are GEMMs over blocks of
+// kGemmBlock queries; below it (decoding) each query row is its own dot-product loop.
+constexpr int64_t kGemmMinQueries = 16;
+constexpr int64_t kGemmBlock = 64;
 
 // Adds one row of the mask (n entries spaced by stride) to the scores.
 void add_mask_row(Dtype dtype, const void* base, int64_t offset, int64_t stride, int64_t n, float* scores) {
@@ -31,16 +37,23 @@ void add_mask_row(Dtype dtype, const void* base, int64_t offset, int64_t stride,
   });
 }
 
-template <typename T>
-const float* as_f32_row(const T* src, int64_t n, float* scratch) {
-  if constexpr (std::is_same_v<T, float>) {
-    (void)n;
-    (void)scratch;
-    return src;
-  } else {
-    load_row(src, 1, scratch, n);
-    return scratch;
-  }
+void dot_rows(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  simd::dot_rows(q, rows, ld, n, d, out);
+}
+void dot_rows(const float* q, const bfloat16_t* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  simd::dot_rows_bf16(q, reinterpret_cast<const uint16_t*>(rows), ld, n, d, out);
+}
+void dot_rows(const float* q, const float16_t* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  simd::dot_rows_f16(q, reinterpret_cast<const uint16_t*>(rows), ld, n, d, out);
+}
+void axpy_rows(const float* p, const float* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  simd::axpy_rows(p, rows, ld, n, d, acc);
+}
+void axpy_rows(const float* p, const bfloat16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  simd::axpy_rows_bf16(p, reinterpret_cast<const uint16_t*>(rows), ld, n, d, acc);
+}
+void axpy_rows(const float* p, const float16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  simd::axpy_rows_f16(p, reinterpret_cast<const uint16_t*>(rows), ld, n, d, acc);
 }
 
 template <typename T>
@@ -52,8 +65,10 @@ void attention_typed(const AttentionParams& p, const AttentionOperand& q, const 
   const T* qd = static_cast<const T*>(q.data);
   const T* kd = static_cast<const T*>(k.data);
   const T* vd = static_cast<const T*>(v.data);
+  // Consecutive items are the query heads of one key/value head, so a thread reuses K and V
+  // from its cache.
   parallel_chunks(items, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(p.Tk), qrow(p.D), krow(p.D), vrow(p.Dv), acc(p.Dv);
+    std::vector<float> scores(p.Tk), qrow(p.D), acc(p.Dv);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / (p.Hq * q_blocks);
       const int64_t h = (item / q_blocks) % p.Hq;
@@ -64,36 +79,116 @@ void attention_typed(const AttentionParams& p, const AttentionOperand& q, const 
       const T* vbase = vd + b * v.strides[0] + hk * v.strides[1];
       for (int64_t i = i0; i < i1; ++i) {
         load_row(qd + b * q.strides[0] + h * q.strides[1] + i * q.strides[2], 1, qrow.data(), p.D);
+        simd::scale(qrow.data(), p.scale, p.D);
         const int64_t n_keys = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, p.Tk) : p.Tk;
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const float* kr = as_f32_row(kbase + j * k.strides[2], p.D, krow.data());
-          float s = simd::dot(qrow.data(), kr, p.D) * p.scale;
-          if (p.softcap) s = *p.softcap * std::tanh(s / *p.softcap);
-          scores[j] = s;
+        dot_rows(qrow.data(), kbase, k.strides[2], n_keys, p.D, scores.data());
+        if (p.softcap) {
+          const float cap = *p.softcap, inv_cap = 1.0f / *p.softcap;
+          for (int64_t j = 0; j < n_keys; ++j) scores[j] = cap * std::tanh(scores[j] * inv_cap);
         }
         if (p.mask_dtype) {
           add_mask_row(*p.mask_dtype, mask.data, b * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2],
                        mask.strides[3], n_keys, scores.data());
         }
-        float m = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < n_keys; ++j) m = std::max(m, scores[j]);
         T* dst = out + ((b * p.Hq + h) * p.Tq + i) * p.Dv;
         std::fill(acc.begin(), acc.end(), 0.0f);
+        const float m = n_keys ? simd::max(scores.data(), n_keys) : -std::numeric_limits<float>::infinity();
         if (m == -std::numeric_limits<float>::infinity()) {
           store_row(acc.data(), dst, p.Dv);
           continue;
         }
         const float sum = simd::exp_shifted(scores.data(), m, scores.data(), n_keys);
-        for (int64_t j = 0; j < n_keys; ++j) {
-          if (scores[j] == 0.0f) continue;
-          const float* vr = as_f32_row(vbase + j * v.strides[2], p.Dv, vrow.data());
-          simd::axpy(scores[j], vr, acc.data(), p.Dv);
-        }
+        axpy_rows(scores.data(), vbase, v.strides[2], n_keys, p.Dv, acc.data());
         simd::scale(acc.data(), 1.0f / sum, p.Dv);
         store_row(acc.data(), dst, p.Dv);
       }
     }
   });
+}
+
+// A [rows, d] float32 view of an operand's rows (T is the storage type): the rows in place
+// for float32, otherwise converted into `scratch`.
+template <typename T>
+const float* f32_rows(const T* src, int64_t ld, int64_t rows, int64_t d, std::vector<float>& scratch,
+                      int64_t& ld_out) {
+  if constexpr (std::is_same_v<T, float>) {
+    ld_out = ld;
+    return src;
+  } else {
+    scratch.resize(rows * d);
+    for (int64_t r = 0; r < rows; ++r) load_row(src + r * ld, 1, scratch.data() + r * d, d);
+    ld_out = d;
+    return scratch.data();
+  }
+}
+
+// Softmax of one score row in place over its first n_keys entries, with entries from `limit`
+// on hidden; returns the normaliser, or 0 when no key is visible.
+float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
+  for (int64_t j = limit; j < n_keys; ++j) row[j] = -std::numeric_limits<float>::infinity();
+  const float m = limit > 0 ? simd::max(row, limit) : -std::numeric_limits<float>::infinity();
+  if (m == -std::numeric_limits<float>::infinity()) {
+    std::fill(row, row + n_keys, 0.0f);
+    return 0.0f;
+  }
+  return simd::exp_shifted(row, m, row, n_keys);
+}
+
+template <typename T>
+void attention_gemm(const AttentionParams& p, const AttentionOperand& q, const AttentionOperand& k,
+                    const AttentionOperand& v, const AttentionOperand& mask, T* out) {
+  const int64_t group = p.Hq / p.Hkv;
+  const T* qd = static_cast<const T*>(q.data);
+  const T* kd = static_cast<const T*>(k.data);
+  const T* vd = static_cast<const T*>(v.data);
+  std::vector<float> kbuf, vbuf, qbuf(kGemmBlock * p.D), scores(kGemmBlock * p.Tk), obuf(kGemmBlock * p.Dv);
+  for (int64_t b = 0; b < p.B; ++b) {
+    for (int64_t hk = 0; hk < p.Hkv; ++hk) {
+      int64_t ldk = 0, ldv = 0;
+      const float* kf = f32_rows(kd + b * k.strides[0] + hk * k.strides[1], k.strides[2], p.Tk, p.D, kbuf, ldk);
+      const float* vf = f32_rows(vd + b * v.strides[0] + hk * v.strides[1], v.strides[2], p.Tk, p.Dv, vbuf, ldv);
+      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+        for (int64_t i0 = 0; i0 < p.Tq; i0 += kGemmBlock) {
+          const int64_t rows = std::min(kGemmBlock, p.Tq - i0);
+          const int64_t n_keys = p.causal ? std::clamp<int64_t>(i0 + rows - 1 + p.Tk - p.Tq + 1, 0, p.Tk) : p.Tk;
+          for (int64_t r = 0; r < rows; ++r) {
+            load_row(qd + b * q.strides[0] + h * q.strides[1] + (i0 + r) * q.strides[2], 1, qbuf.data() + r * p.D,
+                     p.D);
+          }
+          if (n_keys > 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_keys, p.D, p.scale, qbuf.data(), p.D, kf, ldk,
+                        0.0f, scores.data(), n_keys);
+          }
+          std::vector<float> norm(rows);
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t i = i0 + r;
+            float* row = scores.data() + r * n_keys;
+            if (p.softcap) {
+              const float cap = *p.softcap, inv_cap = 1.0f / *p.softcap;
+              for (int64_t j = 0; j < n_keys; ++j) row[j] = cap * std::tanh(row[j] * inv_cap);
+            }
+            if (p.mask_dtype) {
+              add_mask_row(*p.mask_dtype, mask.data, b * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2],
+                           mask.strides[3], n_keys, row);
+            }
+            const int64_t limit = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, n_keys) : n_keys;
+            norm[r] = softmax_scores(row, n_keys, limit);
+          }
+          if (n_keys > 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.Dv, n_keys, 1.0f, scores.data(), n_keys, vf,
+                        ldv, 0.0f, obuf.data(), p.Dv);
+          } else {
+            std::fill(obuf.begin(), obuf.end(), 0.0f);
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            float* o = obuf.data() + r * p.Dv;
+            simd::scale(o, norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
+            store_row(o, out + ((b * p.Hq + h) * p.Tq + i0 + r) * p.Dv, p.Dv);
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -103,7 +198,8 @@ void attention(const AttentionParams& p, const AttentionOperand& q, const Attent
   if (p.B * p.Hq * p.Tq * p.Dv == 0) return;
   dispatch_float(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
+    if (p.Tq >= kGemmMinQueries) attention_gemm<T>(p, q, k, v, mask, static_cast<T*>(out));
+    else attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
   });
 }
 

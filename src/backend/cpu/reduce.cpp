@@ -8,6 +8,7 @@
 
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/dtype_dispatch.h"
+#include "backend/cpu/simd_rows.h"
 
 namespace tessera::cpu {
 namespace {
@@ -112,6 +113,41 @@ int64_t min_abs_stride(const std::vector<int64_t>& strides) {
   return m;
 }
 
+// sum / max of contiguous float rows with the SIMD row primitives (16-bit floats are staged
+// through a float32 buffer in chunks).
+template <ReduceKind K, typename In, typename Out>
+void reduce_rows_simd(const In* in, const std::vector<int64_t>& kshape, const std::vector<int64_t>& kstrides,
+                      int64_t n, int64_t n_out, Out* out) {
+  constexpr int64_t kChunk = 1024;
+  parallel_chunks(n_out, 16384 / n + 1, [&](int64_t begin, int64_t end) {
+    float buf[kChunk];
+    StridedWalker kept(kshape, kstrides);
+    kept.seek(begin);
+    for (int64_t o = begin; o < end; ++o, kept.next()) {
+      const In* base = in + kept.offset();
+      float acc = K == ReduceKind::sum ? 0.0f : -std::numeric_limits<float>::infinity();
+      for (int64_t c = 0; c < n; c += kChunk) {
+        const int64_t len = std::min(kChunk, n - c);
+        const float* row;
+        if constexpr (std::is_same_v<In, float>) {
+          row = base + c;
+        } else {
+          load_row(base + c, 1, buf, len);
+          row = buf;
+        }
+        if constexpr (K == ReduceKind::sum) {
+          acc += simd::sum(row, len);
+        } else {
+          const float m = simd::max(row, len);
+          acc = (std::isnan(m) || m > acc) ? m : acc;
+          if (std::isnan(acc)) break;
+        }
+      }
+      out[o] = from_f32<Out>(acc);
+    }
+  });
+}
+
 template <ReduceKind K, typename In, typename Out>
 void reduce_typed(const In* in, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
                   const std::vector<int>& axes, Out* out) {
@@ -129,6 +165,12 @@ void reduce_typed(const In* in, const std::vector<int64_t>& shape, const std::ve
   collapse(kshape, kstrides);
   collapse(rshape, rstrides);
 
+  if constexpr (!std::is_integral_v<In> && (K == ReduceKind::sum || K == ReduceKind::max)) {
+    if (rshape.size() == 1 && rstrides[0] == 1 && n_red > 0) {
+      reduce_rows_simd<K>(in, kshape, kstrides, n_red, n_out, out);
+      return;
+    }
+  }
   if (n_red == 0 || rshape.empty() || min_abs_stride(rstrides) < min_abs_stride(kstrides)) {
     // Each output reads its own run of inputs (innermost memory axis is reduced).
     parallel_chunks(n_out, 4096 / std::max<int64_t>(n_red, 1) + 1, [&](int64_t begin, int64_t end) {

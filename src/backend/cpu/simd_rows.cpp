@@ -1,4 +1,5 @@
 #include "backend/cpu/simd_rows.h"
+#include "tessera/half.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "backend/cpu/simd_rows.cpp"
@@ -8,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 HWY_BEFORE_NAMESPACE();
 namespace tessera::cpu::simd::HWY_NAMESPACE {
@@ -115,6 +117,77 @@ void ScaleWeightedImpl(const float* x, float s, const float* w, float* out, int6
   }
 }
 
+// Loads N floats from float32, bf16 or f16 storage.
+template <typename T>
+HWY_INLINE hn::Vec<D> LoadAsF32(D d, const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(d, p);
+  } else {
+    const hn::Rebind<T, D> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, p));
+  }
+}
+
+template <typename T>
+HWY_INLINE float ToF32(T x) {
+  if constexpr (std::is_same_v<T, float>) return x;
+  else if constexpr (std::is_same_v<T, hwy::bfloat16_t>) return tessera::detail::bf16_bits_to_float(x.bits);
+  else return tessera::detail::f16_bits_to_float(x.bits);
+}
+
+template <typename T>
+void DotRows(const float* q, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* out) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  for (int64_t j = 0; j < n; ++j) {
+    const T* r = rows + j * ld;
+    auto acc0 = hn::Zero(d);
+    auto acc1 = hn::Zero(d);
+    int64_t i = 0;
+    for (; i + 2 * N <= d_len; i += 2 * N) {
+      acc0 = hn::MulAdd(hn::LoadU(d, q + i), LoadAsF32(d, r + i), acc0);
+      acc1 = hn::MulAdd(hn::LoadU(d, q + i + N), LoadAsF32(d, r + i + N), acc1);
+    }
+    for (; i + N <= d_len; i += N) acc0 = hn::MulAdd(hn::LoadU(d, q + i), LoadAsF32(d, r + i), acc0);
+    float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+    for (; i < d_len; ++i) s += q[i] * ToF32(r[i]);
+    out[j] = s;
+  }
+}
+
+template <typename T>
+void AxpyRows(const float* p, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* acc) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  for (int64_t j = 0; j < n; ++j) {
+    if (p[j] == 0.0f) continue;
+    const T* r = rows + j * ld;
+    const auto vp = hn::Set(d, p[j]);
+    int64_t i = 0;
+    for (; i + N <= d_len; i += N) hn::StoreU(hn::MulAdd(vp, LoadAsF32(d, r + i), hn::LoadU(d, acc + i)), d, acc + i);
+    for (; i < d_len; ++i) acc[i] += p[j] * ToF32(r[i]);
+  }
+}
+
+void DotRowsF32(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  DotRows(q, rows, ld, n, d, out);
+}
+void DotRowsBF16(const float* q, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  DotRows(q, reinterpret_cast<const hwy::bfloat16_t*>(rows), ld, n, d, out);
+}
+void DotRowsF16(const float* q, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  DotRows(q, reinterpret_cast<const hwy::float16_t*>(rows), ld, n, d, out);
+}
+void AxpyRowsF32(const float* p, const float* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  AxpyRows(p, rows, ld, n, d, acc);
+}
+void AxpyRowsBF16(const float* p, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  AxpyRows(p, reinterpret_cast<const hwy::bfloat16_t*>(rows), ld, n, d, acc);
+}
+void AxpyRowsF16(const float* p, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  AxpyRows(p, reinterpret_cast<const hwy::float16_t*>(rows), ld, n, d, acc);
+}
+
 }  // namespace tessera::cpu::simd::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -129,6 +202,12 @@ HWY_EXPORT(AxpyImpl);
 HWY_EXPORT(ScaleImpl);
 HWY_EXPORT(ExpShiftedImpl);
 HWY_EXPORT(ScaleWeightedImpl);
+HWY_EXPORT(DotRowsF32);
+HWY_EXPORT(DotRowsBF16);
+HWY_EXPORT(DotRowsF16);
+HWY_EXPORT(AxpyRowsF32);
+HWY_EXPORT(AxpyRowsBF16);
+HWY_EXPORT(AxpyRowsF16);
 
 float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n); }
 float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(x, n); }
@@ -141,6 +220,25 @@ float exp_shifted(const float* x, float shift, float* out, int64_t n) {
 }
 void scale_weighted(const float* x, float s, const float* w, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(ScaleWeightedImpl)(x, s, w, out, n);
+}
+
+void dot_rows(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  HWY_DYNAMIC_DISPATCH(DotRowsF32)(q, rows, ld, n, d, out);
+}
+void dot_rows_bf16(const float* q, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  HWY_DYNAMIC_DISPATCH(DotRowsBF16)(q, rows, ld, n, d, out);
+}
+void dot_rows_f16(const float* q, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* out) {
+  HWY_DYNAMIC_DISPATCH(DotRowsF16)(q, rows, ld, n, d, out);
+}
+void axpy_rows(const float* p, const float* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  HWY_DYNAMIC_DISPATCH(AxpyRowsF32)(p, rows, ld, n, d, acc);
+}
+void axpy_rows_bf16(const float* p, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  HWY_DYNAMIC_DISPATCH(AxpyRowsBF16)(p, rows, ld, n, d, acc);
+}
+void axpy_rows_f16(const float* p, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc) {
+  HWY_DYNAMIC_DISPATCH(AxpyRowsF16)(p, rows, ld, n, d, acc);
 }
 
 }  // namespace tessera::cpu::simd

@@ -20,4 +20,15 @@ float exp_shifted(const float* x, float shift, float* out, int64_t n);
 // out = x * s * w (w may be null: no weight)
 void scale_weighted(const float* x, float s, const float* w, float* out, int64_t n);
 
+// Attention inner loops over n rows of a matrix (rows ld elements apart) whose elements are
+// float32 or raw bf16 / f16 bits:
+//   out[j] = dot(q, row_j) for j < n, over d features;
+//   acc += sum_j p[j] * row_j, skipping rows with p[j] == 0.
+void dot_rows(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out);
+void dot_rows_bf16(const float* q, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* out);
+void dot_rows_f16(const float* q, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* out);
+void axpy_rows(const float* p, const float* rows, int64_t ld, int64_t n, int64_t d, float* acc);
+void axpy_rows_bf16(const float* p, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc);
+void axpy_rows_f16(const float* p, const uint16_t* rows, int64_t ld, int64_t n, int64_t d, float* acc);
+
 }  // namespace tessera::cpu::simd
