@@ -57,7 +57,8 @@ void copy_layout(const void* src, Dtype src_dtype, void* dst, Dtype dst_dtype, c
 void copy_to_contiguous(const array& src, array& out) {
   out.set_data(allocator::malloc(out.nbytes()));
   if (out.size() == 0) return;
-  Strides out_strides = row_major_strides(out.shape());
+  // Row-major order is the same for any shape of the same size, so out may be a reshape of src.
+  Strides out_strides = row_major_strides(src.shape());
   auto layout = collapse_layout<2>(src.shape(), {&src.strides(), &out_strides});
   copy_layout(src.data<void>(), src.dtype(), out.data<void>(), out.dtype(), layout);
 }

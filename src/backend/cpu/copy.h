@@ -5,7 +5,8 @@
 
 namespace tessera::cpu {
 
-// Gives out a row-contiguous buffer holding src (same shape) converted to out's dtype.
+// Gives out a row-contiguous buffer holding src's elements in row-major order (out may have any
+// shape of the same size), converted to out's dtype.
 void copy_to_contiguous(const array& src, array& out);
 
 // Writes src, broadcast to `shape` through `src_strides`, into the strided region of dst's
