@@ -59,7 +59,7 @@ struct LoadOptions {
 struct LoadedModel {
   std::shared_ptr<Model> model;
   std::shared_ptr<Tokenizer> tokenizer;  // nullptr for a folder without tokenizer files
-  std::shared_ptr<ChatTemplate> chat_template;  // empty() if the model has none; nullptr without a tokenizer
+  std::shared_ptr<ChatTemplate> chat_template;  // never null; empty() if the model has none
   // eos ids from generation_config.json, else config.json, else the tokenizer
   GenerationConfig generation_config;
   nlohmann::json config;
