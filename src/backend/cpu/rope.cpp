@@ -5,6 +5,7 @@
 
 #include "backend/cpu/dtype_dispatch.h"
 #include "backend/cpu/kernel_util.h"
+#include "backend/cpu/simd_rows.h"
 
 namespace tessera::cpu {
 
@@ -35,11 +36,15 @@ void rope(Dtype dtype, const void* x, void* out, int64_t n_seq, int64_t T, int64
         load_row(in + r * D, 1, row.data(), D);
         const float* c = cos_t.data() + t * half;
         const float* s = sin_t.data() + t * half;
-        for (int64_t i = 0; i < half; ++i) {
-          const int64_t ia = i * a_step, ib = ia + b_off;
-          const float a = row[ia], b = row[ib];
-          row[ia] = a * c[i] - b * s[i];
-          row[ib] = a * s[i] + b * c[i];
+        if (!traditional) {
+          simd::rotate_pairs(row.data(), row.data() + half, c, s, half);
+        } else {
+          for (int64_t i = 0; i < half; ++i) {
+            const int64_t ia = i * a_step, ib = ia + b_off;
+            const float a = row[ia], b = row[ib];
+            row[ia] = a * c[i] - b * s[i];
+            row[ib] = a * s[i] + b * c[i];
+          }
         }
         store_row(row.data(), dst + r * D, D);
       }

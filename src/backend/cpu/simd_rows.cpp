@@ -117,6 +117,23 @@ void ScaleWeightedImpl(const float* x, float s, const float* w, float* out, int6
   }
 }
 
+void RotatePairsImpl(float* a, float* b, const float* cos, const float* sin, int64_t n) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto va = hn::LoadU(d, a + i), vb = hn::LoadU(d, b + i);
+    const auto c = hn::LoadU(d, cos + i), s = hn::LoadU(d, sin + i);
+    hn::StoreU(hn::NegMulAdd(vb, s, hn::Mul(va, c)), d, a + i);
+    hn::StoreU(hn::MulAdd(va, s, hn::Mul(vb, c)), d, b + i);
+  }
+  for (; i < n; ++i) {
+    const float x = a[i], y = b[i];
+    a[i] = x * cos[i] - y * sin[i];
+    b[i] = x * sin[i] + y * cos[i];
+  }
+}
+
 // Loads N floats from float32, bf16 or f16 storage.
 template <typename T>
 HWY_INLINE hn::Vec<D> LoadAsF32(D d, const T* p) {
@@ -202,6 +219,7 @@ HWY_EXPORT(AxpyImpl);
 HWY_EXPORT(ScaleImpl);
 HWY_EXPORT(ExpShiftedImpl);
 HWY_EXPORT(ScaleWeightedImpl);
+HWY_EXPORT(RotatePairsImpl);
 HWY_EXPORT(DotRowsF32);
 HWY_EXPORT(DotRowsBF16);
 HWY_EXPORT(DotRowsF16);
@@ -222,6 +240,9 @@ void scale_weighted(const float* x, float s, const float* w, float* out, int64_t
   HWY_DYNAMIC_DISPATCH(ScaleWeightedImpl)(x, s, w, out, n);
 }
 
+void rotate_pairs(float* a, float* b, const float* cos, const float* sin, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(RotatePairsImpl)(a, b, cos, sin, n);
+}
 void dot_rows(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
   HWY_DYNAMIC_DISPATCH(DotRowsF32)(q, rows, ld, n, d, out);
 }

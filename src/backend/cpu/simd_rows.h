@@ -20,6 +20,9 @@ float exp_shifted(const float* x, float shift, float* out, int64_t n);
 // out = x * s * w (w may be null: no weight)
 void scale_weighted(const float* x, float s, const float* w, float* out, int64_t n);
 
+// Rotates the pairs (a[i], b[i]) in place by the angles whose cosines and sines are given.
+void rotate_pairs(float* a, float* b, const float* cos, const float* sin, int64_t n);
+
 // Attention inner loops over n rows of a matrix (rows ld elements apart) whose elements are
 // float32 or raw bf16 / f16 bits:
 //   out[j] = dot(q, row_j) for j < n, over d features;
