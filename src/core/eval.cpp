@@ -1,6 +1,5 @@
 // The scheduler: evaluates the graph behind a set of arrays in topological order.
-#include <unordered_set>
-
+#include "core/node_set.h"
 #include "core/primitive.h"
 #include "tessera/array.h"
 
@@ -12,10 +11,10 @@ namespace {
 // limited only by memory.
 std::vector<array> build_tape(const std::vector<array>& outputs) {
   std::vector<array> tape;
-  std::unordered_set<uintptr_t> visited;
+  NodeSet visited;
   std::vector<std::pair<array, size_t>> stack;
   auto visit = [&](const array& a) {
-    if (a.is_evaluated() || !visited.insert(a.id()).second) return;
+    if (a.is_evaluated() || !visited.insert(a.id())) return;
     for (const auto& s : a.siblings()) visited.insert(s.id());
     stack.emplace_back(a, 0);
   };
@@ -51,7 +50,20 @@ void run_node(array& node) {
 
 }  // namespace
 
+// True when `a` is one unevaluated node whose inputs are all evaluated (the eager-style case).
+bool is_single_node(const array& a) {
+  if (a.is_evaluated() || !a.siblings().empty()) return false;
+  for (const auto& in : a.inputs()) {
+    if (!in.is_evaluated()) return false;
+  }
+  return true;
+}
+
 void eval(std::vector<array> outputs) {
+  if (outputs.size() == 1 && is_single_node(outputs[0])) {
+    run_node(outputs[0]);
+    return;
+  }
   std::vector<array> tape = build_tape(outputs);
   // Release each node from the tape as it runs: once its users have run, the users' input lists
   // are the only owners left, so dead intermediate buffers are freed (or donated) early.

@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/node_set.h"
 #include "core/primitive.h"
 #include "core/primitives/shape.h"
 #include "core/transforms_impl.h"
@@ -37,12 +38,15 @@ array make_tracer(const array& p) {
 // Nodes between the tracers and the outputs that depend on a tracer, inputs before users (one
 // entry per multi-output group).
 std::vector<array> build_tape(const std::vector<array>& outputs, const std::unordered_set<uintptr_t>& tracer_ids) {
-  std::unordered_set<uintptr_t> visited(tracer_ids.begin(), tracer_ids.end());
-  std::unordered_set<uintptr_t> depends(tracer_ids.begin(), tracer_ids.end());
+  NodeSet visited, depends;
+  for (uintptr_t id : tracer_ids) {
+    visited.insert(id);
+    depends.insert(id);
+  }
   std::vector<array> tape;
   std::vector<std::pair<array, size_t>> stack;
   auto visit = [&](const array& a) {
-    if (!visited.insert(a.id()).second) return;
+    if (!visited.insert(a.id())) return;
     for (const auto& s : a.siblings()) visited.insert(s.id());
     stack.emplace_back(a, 0);
   };
@@ -55,7 +59,7 @@ std::vector<array> build_tape(const std::vector<array>& outputs, const std::unor
         continue;
       }
       bool needed = false;
-      for (const auto& in : node.inputs()) needed |= depends.count(in.id()) > 0;
+      for (const auto& in : node.inputs()) needed |= depends.contains(in.id());
       if (needed && node.has_primitive()) {
         for (const auto& o : node.outputs()) depends.insert(o.id());
         tape.push_back(std::move(node));
