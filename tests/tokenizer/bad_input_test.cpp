@@ -73,6 +73,8 @@ TEST(TokenizerBadInput, MalformedJsonNamesFileAndOffset) {
   expect_error([&] { Tokenizer::from_file(file); }, {file, "malformed JSON", "byte"});
   std::string truncated = dir.write("t2.json", tiny_tokenizer().substr(0, 100));
   expect_error([&] { Tokenizer::from_file(truncated); }, {truncated, "malformed JSON"});
+  std::string deep = dir.write("deep.json", "{\"model\": " + std::string(100000, '[') + "]}");
+  expect_error([&] { Tokenizer::from_file(deep); }, {deep, "nesting too deep"});
   std::string config = dir.write("tokenizer_config.json", "{\"bos_token\": ");
   std::string good = dir.write("tokenizer.json", tiny_tokenizer());
   expect_error([&] { Tokenizer::from_file(good, config); }, {config, "malformed JSON"});

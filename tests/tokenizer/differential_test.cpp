@@ -169,6 +169,8 @@ struct Variant {
   std::string base;  // fixture tokenizer whose model is used
   nlohmann::json changes;  // top-level sections replaced
   nlohmann::json extra_added_tokens = nlohmann::json::array();
+  // Replaces the BPE model by a WordPiece model over the same vocabulary.
+  bool wordpiece = false;
 };
 
 nlohmann::json parse(const char* text) {
@@ -266,6 +268,15 @@ std::vector<Variant> variants() {
           "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true,
           "use_regex": true}, "decoder": {"type": "ByteLevel", "add_prefix_space": true,
           "trim_offsets": true, "use_regex": true}})")},
+      {"bert_wordpiece", "llama2", parse(R"({"normalizer": {"type": "BertNormalizer",
+          "clean_text": true, "handle_chinese_chars": true, "strip_accents": null,
+          "lowercase": true}, "pre_tokenizer": {"type": "BertPreTokenizer"}, "decoder":
+          {"type": "WordPiece", "prefix": "##", "cleanup": true}})"), nlohmann::json::array(),
+       true},
+      {"wordpiece_cased", "llama2", parse(R"({"normalizer": {"type": "BertNormalizer",
+          "clean_text": false, "handle_chinese_chars": false, "strip_accents": true,
+          "lowercase": false}, "pre_tokenizer": {"type": "WhitespaceSplit"}})"),
+       nlohmann::json::array(), true},
       {"byte_level_normalizer", "qwen3", parse(R"({"normalizer": {"type": "ByteLevel"},
           "pre_tokenizer": null, "decoder": {"type": "ByteLevel", "add_prefix_space": false,
           "trim_offsets": false, "use_regex": false}})")},
@@ -287,6 +298,11 @@ TEST_P(PipelineVariant, MatchesHuggingFaceTokenizers) {
   auto root = nlohmann::json::parse(tokenizer_detail::read_file(base));
   for (const auto& [key, value] : variant.changes.items()) root[key] = value;
   for (const auto& token : variant.extra_added_tokens) root["added_tokens"].push_back(token);
+  if (variant.wordpiece) {
+    root["model"] = {{"type", "WordPiece"}, {"unk_token", "<unk>"},
+                     {"continuing_subword_prefix", "##"}, {"max_input_chars_per_word", 20},
+                     {"vocab", root["model"]["vocab"]}};
+  }
 
   fs::path file = fs::temp_directory_path() /
                   ("tessera_tok_variant_" + variant.name + "_" + std::to_string(::getpid()) + ".json");

@@ -107,6 +107,8 @@ class Reader {
 
   json value() {
     char c = peek();
+    if ((c == '{' || c == '[') && depth_ >= kMaxDepth) fail("nesting too deep");
+    DepthGuard guard(c == '{' || c == '[' ? &depth_ : nullptr);
     if (c == '{') {
       ++pos_;
       json obj = json::object();
@@ -196,9 +198,22 @@ class Reader {
     return v;
   }
 
+  // Bounds the recursion on hostile input.
+  static constexpr int kMaxDepth = 256;
+  struct DepthGuard {
+    int* depth;
+    explicit DepthGuard(int* d) : depth(d) {
+      if (depth) ++*depth;
+    }
+    ~DepthGuard() {
+      if (depth) --*depth;
+    }
+  };
+
   std::string_view s_;
   const std::string& file_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 void read_vocab(Reader& r, TokenizerJson& out) {

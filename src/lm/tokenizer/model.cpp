@@ -7,6 +7,7 @@
 #include "lm/tokenizer/bpe.h"
 #include "lm/tokenizer/json_reader.h"
 #include "lm/tokenizer/json_util.h"
+#include "lm/tokenizer/wordpiece.h"
 
 namespace tessera::lm::tokenizer_detail {
 
@@ -40,6 +41,13 @@ std::unique_ptr<Model> make_model(TokenizerJson& data, const std::string& file) 
     if (!data.has_vocab) throw std::runtime_error(file + ": model needs a 'vocab' object");
     TokenTable vocab(std::move(data.vocab_tokens), data.vocab_ids, file);
     return std::make_unique<Bpe>(std::move(vocab), data.merges, std::move(options), file);
+  }
+  if (type == "WordPiece") {
+    if (!data.has_vocab) throw std::runtime_error(file + ": model needs a 'vocab' object");
+    TokenTable vocab(std::move(data.vocab_tokens), data.vocab_ids, file);
+    return std::make_unique<WordPiece>(std::move(vocab), spec.value("unk_token", "[UNK]"),
+                                       spec.value("continuing_subword_prefix", "##"),
+                                       spec.value("max_input_chars_per_word", size_t{100}));
   }
   throw std::runtime_error(file + ": unsupported model type '" + type + "'");
 }

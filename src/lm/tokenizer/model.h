@@ -1,5 +1,5 @@
-// tokenizer.json "model" section: the vocabulary and the algorithm that turns one
-// pre-tokenized word into ids.
+// tokenizer.json "model" section (BPE or WordPiece): the vocabulary and the algorithm that
+// turns one pre-tokenized word into ids.
 #pragma once
 
 #include <memory>

@@ -151,6 +151,67 @@ class StripAccents : public Normalizer {
   }
 };
 
+// BERT's normalizer: control characters dropped, whitespace to ' ', CJK ideographs spaced
+// apart, then accents stripped and lowercasing.
+class BertNormalizer : public Normalizer {
+ public:
+  BertNormalizer(bool clean_text, bool chinese_chars, bool strip_accents, bool lowercase)
+      : clean_text_(clean_text),
+        chinese_chars_(chinese_chars),
+        strip_accents_(strip_accents),
+        lowercase_(lowercase) {}
+  void normalize(std::string& text) const override {
+    std::string out;
+    out.reserve(text.size());
+    size_t i = 0;
+    while (i < text.size()) {
+      char32_t c = next_code_point(text, i);
+      if (clean_text_) {
+        if (c == 0 || c == 0xFFFD || is_control(c)) continue;
+        if (c == '\t' || c == '\n' || c == '\r' || is_whitespace(c)) c = ' ';
+      }
+      if (chinese_chars_ && is_chinese(c)) {
+        out += ' ';
+        append_utf8(out, c);
+        out += ' ';
+      } else {
+        append_utf8(out, c);
+      }
+    }
+    if (strip_accents_) {
+      UnicodeNormalizer(UTF8PROC_DECOMPOSE).normalize(out);
+      std::string kept;
+      kept.reserve(out.size());
+      size_t k = 0;
+      while (k < out.size()) {
+        char32_t c = next_code_point(out, k);
+        if (utf8proc_category(static_cast<utf8proc_int32_t>(c)) != UTF8PROC_CATEGORY_MN) {
+          append_utf8(kept, c);
+        }
+      }
+      out = std::move(kept);
+    }
+    if (lowercase_) Lowercase().normalize(out);
+    text = std::move(out);
+  }
+
+ private:
+  static bool is_control(char32_t c) {
+    if (c == '\t' || c == '\n' || c == '\r') return false;
+    auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
+           cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CO ||
+           cat == UTF8PROC_CATEGORY_CN;
+  }
+  static bool is_chinese(char32_t c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+  }
+  bool clean_text_, chinese_chars_, strip_accents_, lowercase_;
+};
+
 class ByteLevelNormalizer : public Normalizer {
  public:
   void normalize(std::string& text) const override { text = bytes_to_byte_level(text); }
@@ -180,6 +241,15 @@ std::unique_ptr<Normalizer> make_normalizer(const json& spec, const std::string&
   if (type == "Lowercase") return std::make_unique<Lowercase>();
   if (type == "StripAccents") return std::make_unique<StripAccents>();
   if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();
+  if (type == "BertNormalizer") {
+    bool lowercase = spec.value("lowercase", true);
+    auto accents = spec.find("strip_accents");
+    bool strip_accents =
+        accents != spec.end() && accents->is_boolean() ? accents->get<bool>() : lowercase;
+    return std::make_unique<BertNormalizer>(spec.value("clean_text", true),
+                                            spec.value("handle_chinese_chars", true),
+                                            strip_accents, lowercase);
+  }
   if (type == "Prepend") return std::make_unique<Prepend>(get_string(spec, "prepend", file, type));
   if (type == "Strip") {
     return std::make_unique<Strip>(spec.value("strip_left", true), spec.value("strip_right", true));

@@ -1,5 +1,5 @@
 // tokenizer.json "normalizer" section: NFC/NFD/NFKC/NFKD, Lowercase, Prepend, Replace, Strip,
-// StripAccents, ByteLevel and Sequence.
+// StripAccents, BertNormalizer, ByteLevel and Sequence.
 #pragma once
 
 #include <memory>
