@@ -66,8 +66,10 @@ void attention_typed(const AttentionParams& p, const AttentionOperand& q, const 
   const T* kd = static_cast<const T*>(k.data);
   const T* vd = static_cast<const T*>(v.data);
   // Consecutive items are the query heads of one key/value head, so a thread reuses K and V
-  // from its cache.
-  parallel_chunks(items, 1, [&](int64_t begin, int64_t end) {
+  // from its cache. Tiny problems (small models) stay on one thread: waking others costs more.
+  const int64_t work_per_item = std::min(kQueryBlock, p.Tq) * p.Tk * (p.D + p.Dv);
+  parallel_chunks(items, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work_per_item)),
+                  [&](int64_t begin, int64_t end) {
     std::vector<float> scores(p.Tk), qrow(p.D), acc(p.Dv);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / (p.Hq * q_blocks);

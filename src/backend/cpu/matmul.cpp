@@ -6,6 +6,7 @@
 
 #include "backend/cpu/dtype_dispatch.h"
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/gemv.h"
 #include "backend/cpu/kernel_util.h"
 
 namespace tessera::cpu {
@@ -16,7 +17,11 @@ void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t
   if (M == 1) {
     // A vector times a matrix: GEMV reads each matrix element once, the decoding hot path.
     const int64_t inc_a = ta ? lda : 1;
-    if (tb) {
+    if (tb && inc_a == 1 && alpha == 1.0f && beta == 0.0f) {
+      // x @ W^T with W [N, K] (a Linear layer): our pool-threaded GEMV has far less call
+      // overhead than OpenBLAS for the small matrices of small models.
+      gemv_f32(N, K, b, ldb, a, c);
+    } else if (tb) {
       cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, b, ldb, a, inc_a, beta, c, 1);
     } else {
       cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, b, ldb, a, inc_a, beta, c, 1);

@@ -134,13 +134,13 @@ void RotatePairsImpl(float* a, float* b, const float* cos, const float* sin, int
   }
 }
 
-// Loads N floats from float32, bf16 or f16 storage.
-template <typename T>
-HWY_INLINE hn::Vec<D> LoadAsF32(D d, const T* p) {
+// Loads Lanes(d) floats from float32, bf16 or f16 storage.
+template <class DF, typename T>
+HWY_INLINE hn::Vec<DF> LoadAsF32(DF d, const T* p) {
   if constexpr (std::is_same_v<T, float>) {
     return hn::LoadU(d, p);
   } else {
-    const hn::Rebind<T, D> dh;
+    const hn::Rebind<T, DF> dh;
     return hn::PromoteTo(d, hn::LoadU(dh, p));
   }
 }
@@ -152,9 +152,8 @@ HWY_INLINE float ToF32(T x) {
   else return tessera::detail::f16_bits_to_float(x.bits);
 }
 
-template <typename T>
-void DotRows(const float* q, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* out) {
-  const D d;
+template <class DF, typename T>
+void DotRowsWith(DF d, const float* q, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* out) {
   const int64_t N = hn::Lanes(d);
   for (int64_t j = 0; j < n; ++j) {
     const T* r = rows + j * ld;
@@ -172,9 +171,8 @@ void DotRows(const float* q, const T* rows, int64_t ld, int64_t n, int64_t d_len
   }
 }
 
-template <typename T>
-void AxpyRows(const float* p, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* acc) {
-  const D d;
+template <class DF, typename T>
+void AxpyRowsWith(DF d, const float* p, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* acc) {
   const int64_t N = hn::Lanes(d);
   for (int64_t j = 0; j < n; ++j) {
     if (p[j] == 0.0f) continue;
@@ -184,6 +182,21 @@ void AxpyRows(const float* p, const T* rows, int64_t ld, int64_t n, int64_t d_le
     for (; i + N <= d_len; i += N) hn::StoreU(hn::MulAdd(vp, LoadAsF32(d, r + i), hn::LoadU(d, acc + i)), d, acc + i);
     for (; i < d_len; ++i) acc[i] += p[j] * ToF32(r[i]);
   }
+}
+
+// Small head sizes (tiny models) use narrower vectors instead of the scalar tail.
+template <typename T>
+void DotRows(const float* q, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* out) {
+  if (d_len >= static_cast<int64_t>(hn::Lanes(D()))) return DotRowsWith(D(), q, rows, ld, n, d_len, out);
+  if (d_len >= 8) return DotRowsWith(hn::CappedTag<float, 8>(), q, rows, ld, n, d_len, out);
+  return DotRowsWith(hn::CappedTag<float, 4>(), q, rows, ld, n, d_len, out);
+}
+
+template <typename T>
+void AxpyRows(const float* p, const T* rows, int64_t ld, int64_t n, int64_t d_len, float* acc) {
+  if (d_len >= static_cast<int64_t>(hn::Lanes(D()))) return AxpyRowsWith(D(), p, rows, ld, n, d_len, acc);
+  if (d_len >= 8) return AxpyRowsWith(hn::CappedTag<float, 8>(), p, rows, ld, n, d_len, acc);
+  return AxpyRowsWith(hn::CappedTag<float, 4>(), p, rows, ld, n, d_len, acc);
 }
 
 void DotRowsF32(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
