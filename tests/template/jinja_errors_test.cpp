@@ -67,6 +67,15 @@ TEST(JinjaSyntaxErrors, UnknownFiltersAndTestsAreRejectedWhenParsing) {
   EXPECT_THAT(syntax_error("{{ x is nosuch }}"), HasSubstr("no test named 'nosuch'"));
 }
 
+TEST(JinjaSyntaxErrors, UnknownFiltersInConditionalCodeFailOnlyWhenEvaluated) {
+  EXPECT_EQ(Template("{% if false %}{{ x|nope }}{% endif %}ok").render(Value::dict()), "ok");
+  EXPECT_EQ(Template("{{ (x|nope) if false else 1 }}ok").render(Value::dict()), "1ok");
+  EXPECT_THAT(render_error("{% if x|nope %}{% endif %}"), HasSubstr("no filter named 'nope'"));
+  EXPECT_THAT(render_error("{% if false %}{% else %}{{ x is nopetest }}{% endif %}"), HasSubstr("no test named 'nopetest'"));
+  EXPECT_THAT(syntax_error("{% if false %}{% for a in b %}{{ x|nope }}{% endfor %}{% endif %}"), HasSubstr("no filter named 'nope'"));
+  EXPECT_THAT(syntax_error("{% for a in [] %}{{ x|nope }}{% endfor %}"), HasSubstr("no filter named 'nope'"));
+}
+
 TEST(JinjaSyntaxErrors, MalformedStatements) {
   EXPECT_THAT(syntax_error("{% for x %}{% endfor %}"), HasSubstr("expected 'in'"));
   EXPECT_THAT(syntax_error("{% set = 1 %}"), HasSubstr("expected a name"));

@@ -83,6 +83,10 @@ CASES = [
     ("raw_block", "{% raw %}{{ not evaluated }}{% if %}{% endraw %}\n{{ 'after' }}"),
     ("trailing_newline", "text\n"),
     ("crlf", "a\r\n{% if true %}\r\nb\r\n{% endif %}\r\nc"),
+    ("backslash_newline_in_string", "{{ 'one \\\ntwo' }}|{% set m = \"a\\\nb\" %}{{ m }}"),
+    ("printf_formatting", "{{ '%s-%d-%05.2f-%x-%r|%%' % ('a', 7.9, 3.14159, 255, 'q') }} {{ '%(a)s+%(b)s' % {'a': 1, 'b': 'two'} }} {{ '%s' % none }} {{ '%-4s|%4s' % ('ab', 'cd') }} {{ '%s and %s'|format('x', 'y') }} {{ '%(k)s'|format(k='kw') }}"),
+    ("with_block", "{% set a = 1 %}{% with a = 2, b = a + 1 %}{{ a }}{{ b }}{% endwith %}{{ a }}{{ b }}|{% with %}{% set c = 3 %}{{ c }}{% endwith %}{{ c }}"),
+    ("whitespace_mix", "{%- if true %}\n  x\n{%- endif %}\n\n  {{- 'y' }}  \n{%+ if true -%}\n z {% endif -%}  \n\t{# c #}  w"),
     # statements
     ("if_elif_else", "{% for v in [0, 1, 2, 3] %}{% if v == 0 %}zero{% elif v == 1 %}one{% elif v == 2 %}two{% else %}many{% endif %},{% endfor %}"),
     ("for_loop_variables", "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}[{{ loop.previtem }}|{{ loop.nextitem }}]{{ loop.cycle('odd', 'even') }};{% endfor %}"),

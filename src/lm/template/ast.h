@@ -212,6 +212,13 @@ struct FilterBlockNode : Node {
   std::unique_ptr<Body> body;
 };
 
+struct WithNode : Node {
+  using Node::Node;
+  void render(Renderer& renderer) const override;
+  std::vector<std::pair<Target, ExprPtr>> assignments;
+  std::unique_ptr<Body> body;
+};
+
 struct LoopControlNode : Node {
   LoopControlNode(int line, Renderer::Flow flow) : Node(line), flow(flow) {}
   void render(Renderer& renderer) const override;

@@ -500,6 +500,19 @@ const std::unordered_map<std::string_view, Filter>& filters() {
     t["min"] = [](Renderer&, const Value& v, Args& a) { return min_or_max(v, a, false); };
     t["sum"] = do_sum;
     t["batch"] = do_batch;
+    t["format"] = [](Renderer&, const Value& v, Args& args) {
+      if (!args.positional.empty() && !args.keyword.empty()) {
+        throw EvalError("can't handle positional and keyword arguments at the same time");
+      }
+      if (!args.keyword.empty()) {
+        Value mapping = Value::dict();
+        for (const auto& [key, value] : args.keyword) {
+          mapping.as_dict().set(Value(key), value);
+        }
+        return Value(printf_format(v.str(), {}, &mapping));
+      }
+      return Value(printf_format(v.str(), args.positional, nullptr));
+    };
     t["attr"] = [](Renderer&, const Value& v, Args& args) {
       const Value* name = args.get(0, "name");
       if (!name) {

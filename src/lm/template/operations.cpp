@@ -1,6 +1,7 @@
 // Python semantics of attribute and item access, slicing, arithmetic, membership and ordering,
 // with Jinja's rules for undefined values.
 #include "lm/template/runtime.h"
+#include "lm/template/strings.h"
 #include "lm/template/utf8.h"
 
 #include <algorithm>
@@ -295,7 +296,10 @@ Value binary_op(std::string_view op, const Value& lhs, const Value& rhs) {
   }
   if (!numbers) {
     if (op == "%" && lhs.is_string()) {
-      throw EvalError("printf-style string formatting ('%') is not supported; use the format filter");
+      if (rhs.kind() == Value::Kind::Tuple) {
+        return Value(printf_format(lhs.as_string(), rhs.as_list(), nullptr));
+      }
+      return Value(printf_format(lhs.as_string(), List{rhs}, rhs.kind() == Value::Kind::Dict ? &rhs : nullptr));
     }
     unsupported(op, lhs, rhs);
   }

@@ -14,7 +14,13 @@ class Parser {
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
 
   std::unique_ptr<Body> parse_template() {
-    return parse_body({});
+    auto body = parse_body({});
+    for (const auto& unknown : unknown_names_) {
+      if (!unknown.deferred) {
+        fail(unknown.message, &unknown.at);
+      }
+    }
+    return body;
   }
 
  private:
@@ -132,6 +138,8 @@ class Parser {
       node = parse_call_block(t.line);
     } else if (name == "filter") {
       node = parse_filter_block(t.line);
+    } else if (name == "with") {
+      node = parse_with(t.line);
     } else if (name == "generation") {
       expect_block_end();
       auto body = parse_body({"endgeneration"});
@@ -150,6 +158,7 @@ class Parser {
 
   NodePtr parse_if(int line) {
     auto node = std::make_unique<IfNode>(line);
+    SoftScope soft(*this, true);
     while (true) {
       auto condition = parse_tuple(false, false);
       expect_block_end();
@@ -171,6 +180,7 @@ class Parser {
 
   NodePtr parse_for(int line) {
     auto node = std::make_unique<ForNode>(line);
+    SoftScope hard(*this, false);
     node->target = parse_target(false);
     if (!skip_name("in")) {
       expected("'in'");
@@ -209,6 +219,23 @@ class Parser {
     }
     expect_block_end();
     node->body = parse_body({"endset"});
+    next();
+    expect_block_end();
+    return node;
+  }
+
+  NodePtr parse_with(int line) {
+    auto node = std::make_unique<WithNode>(line);
+    while (current().type != TokenType::BlockEnd) {
+      if (!node->assignments.empty()) {
+        expect_op(",");
+      }
+      Target target = parse_target(false);
+      expect_op("=");
+      node->assignments.emplace_back(std::move(target), parse_expression());
+    }
+    next();
+    node->body = parse_body({"endwith"});
     next();
     expect_block_end();
     return node;
@@ -258,6 +285,7 @@ class Parser {
 
   NodePtr parse_macro(int line) {
     auto node = std::make_unique<MacroNode>(line);
+    SoftScope hard(*this, false);
     node->name = expect_name();
     parse_signature(*node);
     expect_block_end();
@@ -269,6 +297,7 @@ class Parser {
 
   NodePtr parse_call_block(int line) {
     auto node = std::make_unique<CallBlockNode>(line);
+    SoftScope hard(*this, false);
     node->caller.name = "caller";
     node->caller.line = line;
     if (is_op("(")) {
@@ -288,6 +317,7 @@ class Parser {
 
   NodePtr parse_filter_block(int line) {
     auto node = std::make_unique<FilterBlockNode>(line);
+    SoftScope hard(*this, false);
     do {
       node->filters.push_back(parse_filter(nullptr));
     } while (skip_op("|"));
@@ -345,7 +375,9 @@ class Parser {
   ExprPtr parse_primary_with_postfix() { return parse_postfix(parse_primary()); }
 
   ExprPtr parse_expression() {
+    const size_t first_unknown = unknown_names_.size();
     ExprPtr expr = parse_or();
+    bool conditional = is_name("if");
     while (is_name("if")) {
       int line = next().line;
       auto conditional = std::make_unique<ConditionalExpr>(line);
@@ -355,6 +387,9 @@ class Parser {
         conditional->otherwise = parse_expression();
       }
       expr = std::move(conditional);
+    }
+    if (conditional) {
+      defer_unknown_names(first_unknown);
     }
     return expr;
   }
@@ -656,7 +691,7 @@ class Parser {
     const Token& name_token = current();
     filter->name = parse_dotted_name();
     if (!has_filter(filter->name)) {
-      fail("no filter named '" + filter->name + "'", &name_token);
+      unknown_names_.push_back({name_token, "no filter named '" + filter->name + "'", soft_});
     }
     if (is_op("(")) {
       filter->args = parse_arguments();
@@ -685,7 +720,7 @@ class Parser {
     const Token& name_token = current();
     test->name = parse_dotted_name();
     if (!has_test(test->name)) {
-      fail("no test named '" + test->name + "'", &name_token);
+      unknown_names_.push_back({name_token, "no test named '" + test->name + "'", soft_});
     }
     const Token& t = current();
     if (is_op("(")) {
@@ -701,7 +736,33 @@ class Parser {
     return test;
   }
 
+  // Like Jinja, an unknown filter or test is a syntax error unless it sits in an if statement
+  // or an inline if expression ("soft" code), where it fails only when evaluated.
+  struct UnknownName {
+    Token at;
+    std::string message;
+    bool deferred;
+  };
+  class SoftScope {
+   public:
+    SoftScope(Parser& parser, bool soft) : parser_(parser), saved_(parser.soft_) { parser.soft_ = soft; }
+    ~SoftScope() { parser_.soft_ = saved_; }
+    SoftScope(const SoftScope&) = delete;
+    SoftScope& operator=(const SoftScope&) = delete;
+
+   private:
+    Parser& parser_;
+    bool saved_;
+  };
+  void defer_unknown_names(size_t from) {
+    for (size_t i = from; i < unknown_names_.size(); ++i) {
+      unknown_names_[i].deferred = true;
+    }
+  }
+
   std::vector<Token> tokens_;
+  std::vector<UnknownName> unknown_names_;
+  bool soft_ = false;
   size_t pos_ = 0;
   std::string tag_name_;
   std::string open_tag_ = "template";

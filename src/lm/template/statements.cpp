@@ -272,6 +272,19 @@ void FilterBlockNode::render(Renderer& renderer) const {
   renderer.out->append(value.str());
 }
 
+void WithNode::render(Renderer& renderer) const {
+  // The values are evaluated in the enclosing scope, all before any is assigned.
+  List values;
+  for (const auto& assignment : assignments) {
+    values.push_back(assignment.second->eval(renderer));
+  }
+  ScopeGuard guard(renderer, child_scope(renderer.scope));
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    assignments[i].first.assign(renderer, values[i], line);
+  }
+  body->render(renderer);
+}
+
 void LoopControlNode::render(Renderer& renderer) const {
   renderer.flow = flow;
 }

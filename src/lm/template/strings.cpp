@@ -369,4 +369,115 @@ std::string format(std::string_view pattern, const Args& args) {
   return out;
 }
 
+std::string printf_format(std::string_view pattern, const List& values, const Value* mapping) {
+  std::string out;
+  size_t next_value = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%') {
+      out += pattern[i];
+      continue;
+    }
+    if (++i >= pattern.size()) {
+      throw EvalError("incomplete format");
+    }
+    const Value* value = nullptr;
+    if (pattern[i] == '(') {
+      size_t close = pattern.find(')', i);
+      if (close == std::string_view::npos || !mapping || !mapping->is_dict()) {
+        throw EvalError("format requires a mapping");
+      }
+      value = mapping->as_dict().find(pattern.substr(i + 1, close - i - 1));
+      if (!value) {
+        throw EvalError("KeyError: '" + std::string(pattern.substr(i + 1, close - i - 1)) + "'");
+      }
+      i = close + 1;
+    }
+    std::string flags;
+    while (i < pattern.size() && std::string_view("-+ 0#").find(pattern[i]) != std::string_view::npos) {
+      flags += pattern[i++];
+    }
+    std::string width, precision;
+    while (i < pattern.size() && pattern[i] >= '0' && pattern[i] <= '9') {
+      width += pattern[i++];
+    }
+    if (i < pattern.size() && pattern[i] == '.') {
+      precision = ".";
+      for (++i; i < pattern.size() && pattern[i] >= '0' && pattern[i] <= '9'; ++i) {
+        precision += pattern[i];
+      }
+    }
+    if (i >= pattern.size()) {
+      throw EvalError("incomplete format");
+    }
+    char conversion = pattern[i];
+    if (conversion == '%') {
+      out += '%';
+      continue;
+    }
+    if (!value) {
+      if (next_value >= values.size()) {
+        throw EvalError("not enough arguments for format string");
+      }
+      value = &values[next_value++];
+    }
+    std::string spec = "%" + flags + width;
+    char buffer[512];
+    switch (conversion) {
+      case 's':
+      case 'r': {
+        std::string text = conversion == 's' ? value->str() : value->repr();
+        if (precision.size() > 1) {
+          text = text.substr(0, std::stoul(precision.substr(1)));
+        }
+        size_t w = width.empty() ? 0 : std::stoul(width);
+        size_t n = code_point_count(text);
+        if (n < w) {
+          text = flags.find('-') != std::string::npos ? text + std::string(w - n, ' ') : std::string(w - n, ' ') + text;
+        }
+        out += text;
+        break;
+      }
+      case 'd':
+      case 'i':
+      case 'x':
+      case 'X':
+      case 'o':
+      case 'c': {
+        if (!value->is_number()) {
+          throw EvalError("%" + std::string(1, conversion) + " format: a number is required, not " + value->type_name());
+        }
+        long long n = value->is_float() ? static_cast<long long>(value->as_float())
+                                        : value->is_bool() ? value->as_bool() : value->as_int();
+        std::string c_spec = spec + precision + "ll" + (conversion == 'i' ? 'd' : conversion);
+        if (conversion == 'c') {
+          append_utf8(out, static_cast<uint32_t>(n));
+          break;
+        }
+        std::snprintf(buffer, sizeof(buffer), c_spec.c_str(), n);
+        out += buffer;
+        break;
+      }
+      case 'f':
+      case 'F':
+      case 'e':
+      case 'E':
+      case 'g':
+      case 'G': {
+        if (!value->is_number()) {
+          throw EvalError("must be real number, not " + value->type_name());
+        }
+        std::string c_spec = spec + precision + conversion;
+        std::snprintf(buffer, sizeof(buffer), c_spec.c_str(), value->to_double());
+        out += buffer;
+        break;
+      }
+      default: throw EvalError(std::string("unsupported format character '") + conversion + "'");
+    }
+  }
+  if (!mapping && next_value < values.size()) {
+    throw EvalError("not all arguments converted during string formatting");
+  }
+  return out;
+}
+
 }  // namespace tessera::jinja

@@ -27,6 +27,9 @@ std::string python_title(std::string_view s);
 std::string capitalize(std::string_view s);
 // str.format with positional and named fields ({} {0} {name}, {{ and }}).
 std::string format(std::string_view pattern, const Args& args);
+// Python's printf-style `pattern % values` (%s %r %d %i %f %e %g %x %o %c %%, with flags,
+// width and precision; %(name)s takes from `mapping`, which may be null).
+std::string printf_format(std::string_view pattern, const List& values, const Value* mapping);
 // Python index of `sub` in code points, or -1.
 int64_t find_index(std::string_view s, std::string_view sub, bool from_right);
 bool is_python_space(uint32_t code);
