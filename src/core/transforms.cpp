@@ -37,8 +37,9 @@ array make_tracer(const array& p) {
 
 // Nodes between the tracers and the outputs that depend on a tracer, inputs before users (one
 // entry per multi-output group).
-std::vector<array> build_tape(const std::vector<array>& outputs, const std::unordered_set<uintptr_t>& tracer_ids) {
-  NodeSet visited, depends;
+std::vector<array> build_tape(const std::vector<array>& outputs, const std::unordered_set<uintptr_t>& tracer_ids,
+                              NodeSet& depends) {
+  NodeSet visited;
   for (uintptr_t id : tracer_ids) {
     visited.insert(id);
     depends.insert(id);
@@ -88,7 +89,8 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const MultiFn& fun, c
     if (!inserted) it->second = it->second + cotangents[i];
   }
 
-  std::vector<array> tape = build_tape(outputs, tracer_ids);
+  NodeSet depends;
+  std::vector<array> tape = build_tape(outputs, tracer_ids, depends);
   for (auto it = tape.rbegin(); it != tape.rend(); ++it) {
     const array& node = *it;
     std::vector<array> node_outputs = node.outputs();
@@ -104,10 +106,10 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const MultiFn& fun, c
       }
     }
     if (!any) continue;
+    // Only inputs that depend on a primal get a gradient (e.g. no weight gradient for frozen weights).
     std::vector<int> argnums;
     for (size_t i = 0; i < node.inputs().size(); ++i) {
-      const array& in = node.inputs()[i];
-      if (tracer_ids.count(in.id()) || in.has_primitive()) argnums.push_back(static_cast<int>(i));
+      if (depends.contains(node.inputs()[i].id())) argnums.push_back(static_cast<int>(i));
     }
     if (argnums.empty()) continue;
     std::vector<array> grads = node.primitive().vjp(node.inputs(), node_cotangents, argnums, node_outputs);

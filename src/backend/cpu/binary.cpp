@@ -1,5 +1,6 @@
 #include "backend/cpu/elementwise.h"
 #include "backend/cpu/elementwise_ops.h"
+#include "backend/cpu/float_blocks.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/allocator.h"
@@ -39,6 +40,31 @@ bool donate_into(const array& in, array& out) {
   return false;
 }
 
+// 16-bit float operands are widened block by block so the float32 loop vectorizes.
+template <typename T, typename U, typename F>
+void half_blocks(const T* pa, bool a_scalar, const T* pb, bool b_scalar, U* po, int64_t begin, int64_t end, F f) {
+  float fa[kFloatBlock], fb[kFloatBlock], fo[kFloatBlock];
+  const float va = static_cast<float>(pa[0]);
+  const float vb = static_cast<float>(pb[0]);
+  for (int64_t i = begin; i < end; i += kFloatBlock) {
+    const int64_t m = std::min(kFloatBlock, end - i);
+    if (!a_scalar) widen(pa + i, fa, m);
+    if (!b_scalar) widen(pb + i, fb, m);
+    if (a_scalar) {
+      for (int64_t j = 0; j < m; ++j) fo[j] = static_cast<float>(f(va, fb[j]));
+    } else if (b_scalar) {
+      for (int64_t j = 0; j < m; ++j) fo[j] = static_cast<float>(f(fa[j], vb));
+    } else {
+      for (int64_t j = 0; j < m; ++j) fo[j] = static_cast<float>(f(fa[j], fb[j]));
+    }
+    if constexpr (std::is_same_v<U, bool>) {
+      for (int64_t j = 0; j < m; ++j) po[i + j] = fo[j] != 0.0f;
+    } else {
+      narrow(fo, po + i, m);
+    }
+  }
+}
+
 template <typename T, typename U, typename F>
 void binary_loop(const array& a, const array& b, array& out, F f) {
   const int64_t n = static_cast<int64_t>(out.size());
@@ -53,7 +79,9 @@ void binary_loop(const array& a, const array& b, array& out, F f) {
     }
     U* po = out.data<U>();
     auto run = [&](int64_t begin, int64_t end) {
-      if (a_scalar && !b_scalar) {
+      if constexpr (is_half_v<T>) {
+        half_blocks(pa, a_scalar, pb, b_scalar, po, begin, end, f);
+      } else if (a_scalar && !b_scalar) {
         const T va = pa[0];
         for (int64_t i = begin; i < end; ++i) po[i] = f(va, pb[i]);
       } else if (b_scalar && !a_scalar) {
@@ -99,6 +127,19 @@ void binary_loop(const array& a, const array& b, array& out, F f) {
   });
 }
 
+// The op on two elements. Also callable on float32 values for the 16-bit float block path,
+// where it returns the float32 result (or bool) before rounding.
+template <BinaryOp op, typename T, typename U>
+struct Apply {
+  using C = compute_t<T>;
+  U operator()(T x, T y) const { return cast_to<U>(binary_apply<op>(static_cast<C>(x), static_cast<C>(y))); }
+  auto operator()(float x, float y) const
+    requires is_half_v<T>
+  {
+    return binary_apply<op>(x, y);
+  }
+};
+
 template <BinaryOp op>
 void binary_dispatch(const array& a, const array& b, array& out) {
   constexpr bool bool_out = op == BinaryOp::equal || op == BinaryOp::not_equal || op == BinaryOp::less ||
@@ -108,10 +149,7 @@ void binary_dispatch(const array& a, const array& b, array& out) {
   dispatch_dtype(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using U = std::conditional_t<bool_out, bool, T>;
-    using C = compute_t<T>;
-    binary_loop<T, U>(a, b, out, [](T x, T y) {
-      return cast_to<U>(binary_apply<op>(static_cast<C>(x), static_cast<C>(y)));
-    });
+    binary_loop<T, U>(a, b, out, Apply<op, T, U>{});
   });
 }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "backend/cpu/elementwise.h"
+#include "backend/cpu/float_blocks.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/allocator.h"
@@ -22,6 +23,10 @@ void copy_rows(const In* src, Out* dst, const StridedLayout<2>& layout) {
       if (st[0] == 1 && st[1] == 1) {
         if constexpr (std::is_same_v<In, Out>) {
           std::memcpy(d, s, n * sizeof(In));
+        } else if constexpr (std::is_same_v<In, float> && is_half_v<Out>) {
+          narrow(s, d, n);
+        } else if constexpr (is_half_v<In> && std::is_same_v<Out, float>) {
+          widen(s, d, n);
         } else {
           for (int64_t i = 0; i < n; ++i) d[i] = cast_to<Out>(s[i]);
         }

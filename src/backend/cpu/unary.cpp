@@ -1,7 +1,9 @@
 #include "backend/cpu/elementwise.h"
 #include "backend/cpu/elementwise_ops.h"
+#include "backend/cpu/float_blocks.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/thread_pool.h"
+#include "backend/cpu/vector_math.h"
 #include "core/allocator.h"
 #include "core/dtype_dispatch.h"
 #include "core/utils.h"
@@ -9,6 +11,39 @@
 namespace tessera::cpu {
 
 namespace {
+
+// op over contiguous float32 values; the transcendental functions the language models lean on
+// have SIMD versions.
+template <UnaryOp op>
+void float_rows(const float* x, float* y, int64_t n) {
+  if constexpr (op == UnaryOp::exp) {
+    vector_exp(x, y, n);
+  } else if constexpr (op == UnaryOp::log) {
+    vector_log(x, y, n);
+  } else if constexpr (op == UnaryOp::tanh) {
+    vector_tanh(x, y, n);
+  } else if constexpr (op == UnaryOp::sigmoid) {
+    vector_sigmoid(x, y, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = unary_apply<op>(x[i]);
+  }
+}
+
+// The contiguous path for float outputs of float inputs (16-bit floats through float32 blocks).
+template <UnaryOp op, typename T>
+void float_contiguous(const T* src, T* dst, int64_t begin, int64_t end) {
+  if constexpr (std::is_same_v<T, float>) {
+    float_rows<op>(src + begin, dst + begin, end - begin);
+  } else {
+    float buf[kFloatBlock];
+    for (int64_t i = begin; i < end; i += kFloatBlock) {
+      int64_t m = std::min(kFloatBlock, end - i);
+      widen(src + i, buf, m);
+      float_rows<op>(buf, buf, m);
+      narrow(buf, dst + i, m);
+    }
+  }
+}
 
 template <UnaryOp op, typename T, typename U>
 void unary_typed(const array& in, array& out) {
@@ -24,7 +59,11 @@ void unary_typed(const array& in, array& out) {
     }
     U* dst = out.data<U>();
     auto run = [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) dst[i] = f(src[i]);
+      if constexpr (std::is_same_v<T, U> && std::is_floating_point_v<C>) {
+        float_contiguous<op>(src, dst, begin, end);
+      } else {
+        for (int64_t i = begin; i < end; ++i) dst[i] = f(src[i]);
+      }
     };
     if (n >= kParallelGrain) {
       parallel_for(n, kParallelGrain, run);
