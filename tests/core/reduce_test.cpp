@@ -225,6 +225,11 @@ TEST(ReduceGrad, Reductions) {
   check_vjp([](const std::vector<array>& v) { return sum(v[0], std::vector<int>{0, 1}, true); }, {x});
   check_vjp([](const std::vector<array>& v) { return mean(v[0], 0); }, {x});
   check_vjp([](const std::vector<array>& v) { return prod(v[0], 1); }, {add(x, array(2.0f))});
+  // Zeros (one or two per product) need no division.
+  const array z = mat({1, 0, 3, 2, 0, 0, 0.5f, 4, -1, 2, 3, 0}, {2, 3, 2});
+  check_vjp([](const std::vector<array>& v) { return prod(v[0], std::vector<int>{0, 2}); }, {z});
+  check_vjp([](const std::vector<array>& v) { return prod(v[0], 1, true); }, {z});
+  check_vjp([](const std::vector<array>& v) { return prod(v[0]); }, {x});
   check_vjp([](const std::vector<array>& v) { return max(v[0], 1); }, {x});
   check_vjp([](const std::vector<array>& v) { return min(v[0], 0, true); }, {x});
   check_vjp([](const std::vector<array>& v) { return var(v[0], 1, false, 1); }, {x});

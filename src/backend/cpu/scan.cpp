@@ -16,6 +16,7 @@ using AccOf = std::conditional_t<std::is_integral_v<T>, std::conditional_t<std::
 template <typename Acc>
 Acc identity(ScanKind kind) {
   if (kind == ScanKind::sum) return Acc(0);
+  if (kind == ScanKind::prod) return Acc(1);
   if constexpr (std::is_integral_v<Acc>) return std::numeric_limits<Acc>::lowest();
   else return -std::numeric_limits<float>::infinity();
 }
@@ -23,6 +24,7 @@ Acc identity(ScanKind kind) {
 template <typename Acc>
 Acc combine(ScanKind kind, Acc a, Acc b) {
   if (kind == ScanKind::sum) return a + b;
+  if (kind == ScanKind::prod) return a * b;
   if constexpr (!std::is_integral_v<Acc>) {
     if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<float>::quiet_NaN();
   }
@@ -62,7 +64,7 @@ void scan_typed(ScanKind kind, const T* in, Out* out, int64_t outer, int64_t n, 
 }  // namespace
 
 Dtype scan_output_dtype(ScanKind kind, Dtype in_dtype) {
-  return kind == ScanKind::sum && in_dtype == bool_ ? int32 : in_dtype;
+  return kind != ScanKind::max && in_dtype == bool_ ? int32 : in_dtype;
 }
 
 void scan(ScanKind kind, Dtype dtype, const void* in, void* out, int64_t outer, int64_t n, int64_t inner,
@@ -71,7 +73,7 @@ void scan(ScanKind kind, Dtype dtype, const void* in, void* out, int64_t outer, 
   dispatch_all(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>) {
-      if (kind == ScanKind::sum) {
+      if (kind != ScanKind::max) {
         scan_typed<T, int32_t>(kind, static_cast<const T*>(in), static_cast<int32_t*>(out), outer, n, inner,
                                reverse, inclusive);
         return;

@@ -1,4 +1,4 @@
-// Cumulative sums and maxima along one axis of row-contiguous data.
+// Cumulative sums, maxima and products along one axis of row-contiguous data.
 #pragma once
 
 #include <cstdint>
@@ -7,10 +7,10 @@
 
 namespace tessera::cpu {
 
-enum class ScanKind { sum, max };
+enum class ScanKind { sum, max, prod };
 
 // in and out are row-contiguous [outer, n, inner]; the scan runs along n. Output dtype:
-// cumsum of bool gives int32 (scan_output_dtype), otherwise the input's.
+// sum/prod of bool give int32 (scan_output_dtype), otherwise the input's.
 void scan(ScanKind kind, Dtype dtype, const void* in, void* out, int64_t outer, int64_t n, int64_t inner,
           bool reverse, bool inclusive);
 

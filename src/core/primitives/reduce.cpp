@@ -1,5 +1,6 @@
 #include "core/primitives/reduce.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "core/allocator.h"
@@ -43,8 +44,31 @@ std::vector<array> Reduce::vjp(const std::vector<array>& primals, const std::vec
   switch (kind_) {
     case cpu::ReduceKind::sum:
       return {broadcast_to(g, x.shape())};
-    case cpu::ReduceKind::prod:
-      return {divide(multiply(g, astype(outputs[0], x.dtype())), x)};
+    case cpu::ReduceKind::prod: {
+      // d prod / d x_i is the product of the others: exclusive products from both ends.
+      std::vector<int> perm, kept;
+      Shape kept_shape;
+      for (int d = 0; d < static_cast<int>(x.ndim()); ++d) {
+        if (std::find(axes_.begin(), axes_.end(), d) == axes_.end()) {
+          perm.push_back(d);
+          kept_shape.push_back(x.shape(d));
+        }
+      }
+      perm.insert(perm.end(), axes_.begin(), axes_.end());
+      const array moved = transpose(x, perm);
+      int64_t n = 1;
+      for (int ax : axes_) n *= x.shape(ax);
+      Shape flat_shape = kept_shape;
+      flat_shape.push_back(n);
+      const array flat = reshape(moved, flat_shape);
+      const array others = multiply(exclusive_cumprod_last(flat, false, device()), exclusive_cumprod_last(flat, true, device()));
+      Shape g_shape = kept_shape;
+      g_shape.push_back(1);
+      const array grad = reshape(multiply(others, reshape(g, g_shape)), moved.shape());
+      std::vector<int> inverse(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<int>(i);
+      return {transpose(grad, inverse)};
+    }
     case cpu::ReduceKind::max:
     case cpu::ReduceKind::min: {
       // Ties share the gradient equally.
@@ -79,6 +103,20 @@ std::vector<array> Softmax::vjp(const std::vector<array>&, const std::vector<arr
   return {multiply(y, subtract(g, sum(multiply(g, y), -1, true)))};
 }
 
+array exclusive_cumprod_last(const array& a, bool reverse, Device device) {
+  const int axis = static_cast<int>(a.ndim()) - 1;
+  return array(a.shape(), a.dtype(), std::make_shared<Scan>(device, cpu::ScanKind::prod, axis, reverse, false), {a});
+}
+
+const char* Scan::name() const {
+  switch (kind_) {
+    case cpu::ScanKind::sum: return "cumsum";
+    case cpu::ScanKind::max: return "cummax";
+    case cpu::ScanKind::prod: return "cumprod";
+  }
+  return "scan";
+}
+
 void Scan::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
   allocate(out);
@@ -93,6 +131,8 @@ void Scan::eval_cpu(const std::vector<array>& inputs, array& out) {
 std::vector<array> Scan::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                              const std::vector<int>&, const std::vector<array>&) {
   if (kind_ == cpu::ScanKind::sum) return {cumsum(cotangents[0], axis_, !reverse_, inclusive_)};
+  // The product scan only serves prod's gradient; it has no gradient of its own.
+  if (kind_ == cpu::ScanKind::prod) return Primitive::vjp(primals, cotangents, {0}, {});
 
   // cummax: output k copies input p(k), the last "record" (an element larger than everything
   // before it in scan order) at or before k; input i collects the cotangents of outputs with

@@ -10,6 +10,10 @@
 
 namespace tessera {
 
+// Cumulative product along the last axis (exclusive, either direction): no public op, it
+// gives prod's gradient without dividing by possibly-zero inputs.
+array exclusive_cumprod_last(const array& a, bool reverse, Device device);
+
 // Reduces over `axes` keeping them as size-1 axes (the op squeezes them when asked to).
 class Reduce : public UnaryPrimitive {
  public:
@@ -56,7 +60,7 @@ class Scan : public UnaryPrimitive {
   void eval_cpu(const std::vector<array>& inputs, array& out) override;
   std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                          const std::vector<int>& argnums, const std::vector<array>& outputs) override;
-  const char* name() const override { return kind_ == cpu::ScanKind::sum ? "cumsum" : "cummax"; }
+  const char* name() const override;
 
  private:
   cpu::ScanKind kind_;
