@@ -173,6 +173,10 @@ struct Variant {
   bool wordpiece = false;
 };
 
+void PrintTo(const Variant& variant, std::ostream* os) {
+  *os << variant.name;
+}
+
 nlohmann::json parse(const char* text) {
   return nlohmann::json::parse(text);
 }
