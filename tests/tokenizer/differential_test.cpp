@@ -226,6 +226,12 @@ std::vector<Variant> variants() {
           "pattern": {"Regex": "\\s"}, "behavior": "Contiguous", "invert": false}})")},
       {"split_empty_matches", "llama2", parse(R"({"pre_tokenizer": {"type": "Split",
           "pattern": {"Regex": "a*"}, "behavior": "MergedWithPrevious", "invert": false}})")},
+      {"split_regex_anchors_words", "llama2", parse(R"({"pre_tokenizer": {"type": "Split",
+          "pattern": {"Regex": "^ +| +$|\\w+|[^\\w\\s]"}, "behavior": "Isolated",
+          "invert": false}})")},
+      {"split_regex_non_words", "llama2", parse(R"({"pre_tokenizer": {"type": "Split",
+          "pattern": {"Regex": "\\W+|\\S\\b"}, "behavior": "MergedWithPrevious",
+          "invert": false}})")},
       {"split_string", "llama2", parse(R"({"pre_tokenizer": {"type": "Split", "pattern":
           {"String": "ab"}, "behavior": "Isolated", "invert": false}})")},
       {"normalizer_chain", "llama2", parse(R"({"normalizer": {"type": "Sequence",

@@ -13,6 +13,15 @@ namespace {
 
 // Oniguruma's \s is the White_Space property; PCRE2 10.42's (UCP) \s lacks U+0085.
 constexpr const char* kSpaceClassBody = "\\t-\\r\\x{85}\\p{Z}";
+// Oniguruma's \w: Alphabetic, Mark, Decimal_Number, Connector_Punctuation (PCRE2's lacks marks).
+constexpr const char* kWordClassBody = "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}";
+
+// The class-body replacement for \s or \w, or null for other escapes.
+const char* class_body(char escape) {
+  if (escape == 's' || escape == 'S') return kSpaceClassBody;
+  if (escape == 'w' || escape == 'W') return kWordClassBody;
+  return nullptr;
+}
 
 std::string to_pcre2_syntax(const std::string& pattern) {
   std::string out;
@@ -22,10 +31,14 @@ std::string to_pcre2_syntax(const std::string& pattern) {
     if (c == '\\' && i + 1 < pattern.size()) {
       char e = pattern[i + 1];
       ++i;
-      if (e == 's') {
-        out += in_class ? std::string(kSpaceClassBody) : "[" + std::string(kSpaceClassBody) + "]";
-      } else if (e == 'S' && !in_class) {
-        out += "[^" + std::string(kSpaceClassBody) + "]";
+      const char* body = class_body(e);
+      bool negated = e == 'S' || e == 'W';
+      if (body && in_class && !negated) {
+        out += body;
+      } else if (body && !in_class) {
+        out += negated ? "[^" : "[";
+        out += body;
+        out += ']';
       } else {
         out += '\\';
         out += e;
@@ -75,7 +88,7 @@ Regex::Regex(const std::string& pattern) : code_(std::make_shared<Code>()) {
   int error = 0;
   PCRE2_SIZE offset = 0;
   code_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                              PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset,
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | PCRE2_MULTILINE, &error, &offset,
                               nullptr);
   if (!code_->code) {
     PCRE2_UCHAR message[256];

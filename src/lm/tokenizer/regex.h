@@ -1,5 +1,5 @@
-// A compiled PCRE2 regex (JIT, UTF + UCP) with Oniguruma's meaning of \s, as the tokenizers
-// library compiles its patterns with Oniguruma.
+// A compiled PCRE2 regex (JIT, UTF + UCP) with Oniguruma's (Ruby syntax) meaning of \s, \w, ^
+// and $ (line anchors), as the tokenizers library compiles its patterns with Oniguruma.
 #pragma once
 
 #include <memory>
