@@ -1,0 +1,146 @@
+// `tessera bench`: prompt-processing and generation speed, printed like llama-bench (a table)
+// or as one JSON object per configuration (--json).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "backend/cpu/thread_pool.h"
+#include "command.h"
+#include "model_options.h"
+#include "tessera/lm/bench.h"
+
+namespace tessera::cli {
+namespace {
+
+struct BenchFlags {
+  ModelFlags model;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int repetitions = 3;
+  int threads = 0;
+  bool json = false;
+};
+
+// "4bit" for a quantized model, else the floating-point dtype holding most weight bytes.
+std::string dtype_or_bits(const lm::LoadedModel& loaded) {
+  for (const char* key : {"quantization", "quantization_config"}) {
+    if (loaded.config.contains(key) && loaded.config[key].contains("bits")) {
+      return std::to_string(loaded.config[key]["bits"].get<int>()) + "bit";
+    }
+  }
+  std::map<std::string, size_t> bytes;
+  for (const auto& [name, p] : loaded.model->parameters()) {
+    if (is_floating_point(p.dtype())) bytes[to_string(p.dtype())] += p.nbytes();
+  }
+  std::string best = "float32";
+  size_t most = 0;
+  for (const auto& [dtype, n] : bytes) {
+    if (n > most) {
+      most = n;
+      best = dtype;
+    }
+  }
+  return best;
+}
+
+std::string model_name(const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
+// 2.30 GiB, 512.00 MiB, ... as llama-bench prints sizes and parameter counts.
+std::string with_unit(double value, double base, const std::vector<const char*>& units) {
+  size_t u = 0;
+  while (u + 1 < units.size() && value >= base) {
+    value /= base;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f %s", value, units[u]);
+  return text;
+}
+
+void print_row(const std::string& model, const std::string& dtype, const std::string& size, const std::string& params,
+               int threads, const std::string& test, const std::vector<double>& tps) {
+  char ts[64];
+  std::snprintf(ts, sizeof ts, "%.2f \u00b1 %.2f", lm::mean(tps), lm::stddev(tps));
+  std::printf("| %-24s | %-8s | %11s | %10s | %7d | %8s | %20s |\n", model.c_str(), dtype.c_str(), size.c_str(),
+              params.c_str(), threads, test.c_str(), ts);
+}
+
+void run(const BenchFlags& flags) {
+  if (flags.n_prompt < 0 || flags.n_gen < 0) throw std::invalid_argument("-p and -n must be >= 0.");
+  if (flags.repetitions < 1) throw std::invalid_argument("-r must be >= 1, got " + std::to_string(flags.repetitions) + ".");
+  if (flags.threads < 0) throw std::invalid_argument("-t must be >= 1, got " + std::to_string(flags.threads) + ".");
+  // The worker pool reads its size once, when the first kernel runs.
+  if (flags.threads > 0) setenv("TESSERA_NUM_THREADS", std::to_string(flags.threads).c_str(), 1);
+
+  auto start = std::chrono::steady_clock::now();
+  lm::LoadedModel loaded = load_model(flags.model);
+  double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  lm::BenchOptions options;
+  options.n_prompt = flags.n_prompt;
+  options.n_gen = flags.n_gen;
+  options.repetitions = flags.repetitions;
+  lm::BenchResult r = lm::benchmark(*loaded.model, options);
+
+  const int threads = cpu::num_threads();
+  const size_t weights = lm::weights_bytes(*loaded.model);
+  const std::string dtype = dtype_or_bits(loaded);
+  const std::string name = model_name(flags.model.model);
+  if (flags.json) {
+    nlohmann::ordered_json out = {{"model", name},
+                                  {"dtype_or_bits", dtype},
+                                  {"threads", threads},
+                                  {"n_prompt", flags.n_prompt},
+                                  {"n_gen", flags.n_gen},
+                                  {"pp_tps", lm::mean(r.pp_tps)},
+                                  {"tg_tps", lm::mean(r.tg_tps)},
+                                  {"pp_tps_all", r.pp_tps},
+                                  {"tg_tps_all", r.tg_tps},
+                                  {"weights_bytes", weights},
+                                  {"peak_memory_bytes", r.peak_memory_bytes},
+                                  {"load_seconds", load_seconds},
+                                  {"repetitions", flags.repetitions},
+                                  {"device", "cpu"}};
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  size_t params = 0;
+  for (const auto& [pname, p] : loaded.model->parameters()) params += p.size();
+  std::string size = with_unit(static_cast<double>(weights), 1024, {"B", "KiB", "MiB", "GiB"});
+  std::string count = with_unit(static_cast<double>(params), 1000, {"", "K", "M", "B"});
+  std::printf("| %-24s | %-8s | %11s | %10s | %7s | %8s | %20s |\n", "model", "dtype", "size", "params", "threads",
+              "test", "t/s");
+  std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(), std::string(8, '-').c_str(),
+              (std::string(10, '-') + ":").c_str(), (std::string(9, '-') + ":").c_str(),
+              (std::string(6, '-') + ":").c_str(), (std::string(7, '-') + ":").c_str(),
+              (std::string(19, '-') + ":").c_str());
+  if (!r.pp_tps.empty()) print_row(name, dtype, size, count, threads, "pp" + std::to_string(flags.n_prompt), r.pp_tps);
+  if (!r.tg_tps.empty()) print_row(name, dtype, size, count, threads, "tg" + std::to_string(flags.n_gen), r.tg_tps);
+  std::printf("\nload time: %.3f s, peak memory: %.3f GB, weights: %.3f GB\n", load_seconds,
+              static_cast<double>(r.peak_memory_bytes) / 1e9, static_cast<double>(weights) / 1e9);
+  std::fflush(stdout);
+}
+
+void setup(CLI::App& app) {
+  auto flags = std::make_shared<BenchFlags>();
+  add_model_flags(app, flags->model);
+  app.add_option("-p,--n-prompt", flags->n_prompt, "Prompt tokens for the pp test (0: skip)")->capture_default_str();
+  app.add_option("-n,--n-gen", flags->n_gen, "Generated tokens for the tg test (0: skip)")->capture_default_str();
+  app.add_option("-r,--repetitions", flags->repetitions, "Repetitions of each test")->capture_default_str();
+  app.add_option("-t,--threads", flags->threads, "CPU threads (default: TESSERA_NUM_THREADS or all cores)");
+  app.add_flag("--json", flags->json, "Print one JSON object per configuration");
+  app.callback([flags] { run(*flags); });
+}
+
+const bool registered = register_command({"bench", "Prompt-processing and generation speed, like llama-bench", setup});
+
+}  // namespace
+}  // namespace tessera::cli

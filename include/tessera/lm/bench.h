@@ -1,0 +1,35 @@
+// Prompt-processing and generation speed, measured the way llama-bench does: pp = a prompt of
+// n_prompt random tokens into an empty cache up to the next token's logits; tg = n_gen tokens
+// decoded one at a time from an empty cache.
+#pragma once
+
+#include "tessera/lm/model.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tessera::lm {
+
+struct BenchOptions {
+  int n_prompt = 512;
+  int n_gen = 128;
+  int repetitions = 3;
+  uint64_t seed = 0;  // for the random token ids
+};
+
+struct BenchResult {
+  std::vector<double> pp_tps;  // one per repetition (empty when n_prompt == 0)
+  std::vector<double> tg_tps;  // one per repetition (empty when n_gen == 0)
+  size_t peak_memory_bytes = 0;
+};
+
+BenchResult benchmark(Model& model, const BenchOptions& options);
+
+// Bytes of all parameters (what one decoded token must read).
+size_t weights_bytes(const Model& model);
+
+double mean(const std::vector<double>& values);
+double stddev(const std::vector<double>& values);  // sample standard deviation (ddof 1)
+
+}  // namespace tessera::lm

@@ -1,0 +1,97 @@
+#include "tessera/lm/bench.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+#include "forward.h"
+#include "tessera/memory.h"
+#include "tessera/ops.h"
+
+namespace tessera::lm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<int> random_tokens(int n, int vocab, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  std::vector<int> ids(n);
+  for (auto& id : ids) id = pick(rng);
+  return ids;
+}
+
+// The prompt into an empty cache, up to the logits of the next token (as generation does it:
+// all but the last token only fill the cache).
+double time_prompt(Model& model, const std::vector<int>& ids) {
+  Cache cache = model.make_cache();
+  auto start = Clock::now();
+  detail::prefill(model, ids.data(), ids.size() - 1, cache, static_cast<int>(ids.size()));
+  array logits = detail::last_logits(model(detail::token_batch(&ids.back(), 1), &cache));
+  eval(logits);
+  return seconds_since(start);
+}
+
+// n tokens decoded greedily one at a time from an empty cache.
+double time_generation(Model& model, int first_token, int n) {
+  Cache cache = model.make_cache();
+  int token = first_token;
+  auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    array next = argmax(detail::last_logits(model(detail::token_batch(&token, 1), &cache)), -1);
+    token = next.item<int>();
+  }
+  return seconds_since(start);
+}
+
+}  // namespace
+
+BenchResult benchmark(Model& model, const BenchOptions& options) {
+  if (options.n_prompt < 0 || options.n_gen < 0 || options.repetitions < 1) {
+    throw std::invalid_argument("[bench] Need n_prompt >= 0, n_gen >= 0 and repetitions >= 1.");
+  }
+  std::mt19937_64 rng(options.seed);
+  const int vocab = model.vocab_size();
+  // Warm-up: touches every weight page and starts the worker threads.
+  time_generation(model, random_tokens(1, vocab, rng)[0], 2);
+  BenchResult result;
+  for (int r = 0; r < options.repetitions; ++r) {
+    if (options.n_prompt > 0) {
+      result.pp_tps.push_back(options.n_prompt / time_prompt(model, random_tokens(options.n_prompt, vocab, rng)));
+    }
+    if (options.n_gen > 0) {
+      result.tg_tps.push_back(options.n_gen / time_generation(model, random_tokens(1, vocab, rng)[0], options.n_gen));
+    }
+  }
+  result.peak_memory_bytes = get_peak_memory();
+  return result;
+}
+
+size_t weights_bytes(const Model& model) {
+  size_t total = 0;
+  for (const auto& [name, p] : model.parameters()) total += p.nbytes();
+  return total;
+}
+
+double mean(const std::vector<double>& values) {
+  if (values.empty()) return 0;
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum / static_cast<double>(values.size());
+}
+
+double stddev(const std::vector<double>& values) {
+  if (values.size() < 2) return 0;
+  double m = mean(values);
+  double squares = 0;
+  for (double v : values) squares += (v - m) * (v - m);
+  return std::sqrt(squares / static_cast<double>(values.size() - 1));
+}
+
+}  // namespace tessera::lm

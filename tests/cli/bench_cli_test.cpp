@@ -1,0 +1,38 @@
+// `tessera bench` end to end (speed is not asserted: only the report's shape).
+#include <gtest/gtest.h>
+
+#include "cli_util.h"
+
+using namespace tessera::test;
+
+TEST(BenchCli, JsonLineHasTheDesignFields) {
+  auto r = run_cli({"bench", "-p", "16", "-n", "8", "-r", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), 1) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  for (const char* key : {"model", "dtype_or_bits", "threads", "n_prompt", "n_gen", "pp_tps", "tg_tps", "pp_tps_all",
+                          "tg_tps_all", "weights_bytes", "peak_memory_bytes", "device", "load_seconds"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["model"], "stories260K");
+  EXPECT_EQ(j["dtype_or_bits"], "float32");
+  EXPECT_EQ(j["n_prompt"], 16);
+  EXPECT_EQ(j["n_gen"], 8);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["pp_tps_all"].size(), 2u);
+  EXPECT_EQ(j["tg_tps_all"].size(), 2u);
+  EXPECT_GT(j["pp_tps"].get<double>(), 0);
+  EXPECT_GT(j["tg_tps"].get<double>(), 0);
+  // 260,032 float32 parameters
+  EXPECT_EQ(j["weights_bytes"].get<size_t>(), 260032u * 4);
+  EXPECT_GE(j["threads"].get<int>(), 1);
+}
+
+TEST(BenchCli, TableLikeLlamaBench) {
+  auto r = run_cli({"bench", "-p", "8", "-n", "4", "-r", "1", "-t", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| model"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pp8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tg4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("load time"), std::string::npos) << r.out;
+}
