@@ -130,7 +130,10 @@ class array {
   struct Data {
     allocator::Buffer buffer;
     std::function<void(allocator::Buffer)> deleter;
-    Data(allocator::Buffer b, std::function<void(allocator::Buffer)> d) : buffer(b), deleter(std::move(d)) {}
+    // External memory (e.g. a read-only mmap) is never reused for an op's output.
+    bool external = false;
+    Data(allocator::Buffer b, std::function<void(allocator::Buffer)> d, bool ext = false)
+        : buffer(b), deleter(std::move(d)), external(ext) {}
     Data(const Data&) = delete;
     Data& operator=(const Data&) = delete;
     ~Data();
@@ -171,7 +174,9 @@ class array {
   void move_shared_buffer(array other);
 
   // True when this array's buffer can be reused for an op's output: nothing else holds it.
-  bool is_donatable() const { return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1; }
+  bool is_donatable() const {
+    return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1 && !desc_->data->external;
+  }
 
   // Drops the primitive and inputs (after evaluation), so inputs can be freed.
   void detach();

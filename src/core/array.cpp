@@ -98,7 +98,7 @@ array::array(void* data, Shape shape, Dtype dtype, std::function<void(void*)> de
   auto release = [d = std::move(deleter)](allocator::Buffer b) {
     if (d) d(b.raw_ptr());
   };
-  desc_->data = std::make_shared<Data>(allocator::Buffer(data), std::move(release));
+  desc_->data = std::make_shared<Data>(allocator::Buffer(data), std::move(release), true);
   desc_->data_ptr = data;
   desc_->data_size = size();
   desc_->flags = Flags{};

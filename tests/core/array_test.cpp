@@ -65,6 +65,17 @@ TEST(Array, ExternalBufferRunsDeleterOnce) {
   EXPECT_EQ(deleted, 1);
 }
 
+TEST(Array, ExternalBuffersAreNeverDonated) {
+  std::vector<float> storage(64, 1.0f);
+  tx::array y(0.0f);
+  {
+    tx::array w(storage.data(), {64}, tx::float32, nullptr);
+    y = tx::exp(w * 2.0f);  // w * 2 would be computed in place if w's buffer were donatable
+  }
+  EXPECT_NEAR(y.to_vector<float>()[0], std::exp(2.0f), 1e-5);
+  EXPECT_EQ(storage[0], 1.0f);
+}
+
 TEST(Array, LazyUntilEval) {
   tx::array a({1.0f, 2.0f});
   tx::array b = a + 1.0f;
