@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tessera::lm {
 
@@ -36,6 +38,9 @@ class ChatTemplate {
   std::string source_;
   std::string bos_token_;
   std::string eos_token_;
+  // The other named special tokens of tokenizer_config.json (unk_token, pad_token, ...), which
+  // transformers also passes to the template.
+  std::vector<std::pair<std::string, std::string>> other_tokens_;
   std::shared_ptr<const jinja::Template> template_;
 };
 

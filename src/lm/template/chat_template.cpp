@@ -78,8 +78,15 @@ ChatTemplate ChatTemplate::from_folder(const std::string& dir) {
     return ChatTemplate();
   }
   try {
-    return ChatTemplate(std::move(source), token_text(config, "bos_token", config_path),
-                        token_text(config, "eos_token", config_path));
+    ChatTemplate chat(std::move(source), token_text(config, "bos_token", config_path),
+                      token_text(config, "eos_token", config_path));
+    for (const char* name : {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+      std::string token = token_text(config, name, config_path);
+      if (!token.empty()) {
+        chat.other_tokens_.emplace_back(name, std::move(token));
+      }
+    }
+    return chat;
   } catch (const jinja::TemplateError& e) {
     throw jinja::TemplateError("chat template of " + dir + ": " + e.what());
   }
@@ -118,6 +125,9 @@ std::string ChatTemplate::apply(const nlohmann::ordered_json& messages, const nl
   }
   if (!eos_token_.empty()) {
     vars.set("eos_token", jinja::Value(eos_token_));
+  }
+  for (const auto& [name, token] : other_tokens_) {
+    vars.set(jinja::Value(name), jinja::Value(token));
   }
   if (template_kwargs.is_object()) {
     for (const auto& [key, value] : template_kwargs.items()) {
