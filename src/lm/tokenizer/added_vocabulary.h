@@ -47,7 +47,6 @@ class AddedVocabulary {
   bool is_special_content(std::string_view content) const;
   bool is_special_id(int id) const;
   int max_id() const { return max_id_; }
-  bool empty() const { return tokens_.empty(); }
 
  private:
   // A byte trie over the patterns; node 0 is the root.

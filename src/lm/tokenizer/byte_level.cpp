@@ -1,5 +1,7 @@
 #include "lm/tokenizer/byte_level.h"
 
+#include <array>
+
 #include "lm/tokenizer/unicode.h"
 
 namespace tessera::lm::tokenizer_detail {
@@ -33,10 +35,6 @@ const Tables& tables() {
 }
 
 }  // namespace
-
-const std::array<std::string, 256>& byte_to_chars() {
-  return tables().to_chars;
-}
 
 std::string bytes_to_byte_level(std::string_view text) {
   const auto& map = tables().to_chars;

@@ -1,14 +1,11 @@
 // GPT-2's reversible byte <-> printable character mapping used by byte-level BPE.
 #pragma once
 
-#include <array>
 #include <string>
 #include <string_view>
 
 namespace tessera::lm::tokenizer_detail {
 
-// The UTF-8 encoding of the character that stands for each byte.
-const std::array<std::string, 256>& byte_to_chars();
 // Maps every byte of `text` to its character.
 std::string bytes_to_byte_level(std::string_view text);
 // Inverse of bytes_to_byte_level for one token; false when `token` holds a character that is

@@ -272,7 +272,7 @@ std::unique_ptr<Decoder> make_decoder(const json& spec, const std::string& file)
   if (type == "Replace") {
     auto [regex, literal] = parse_pattern(spec, file, type);
     std::optional<SplitPattern> pattern;
-    if (regex) pattern = SplitPattern::regex(get_string(spec["pattern"], "Regex", file, type));
+    if (regex) pattern = SplitPattern::from(std::move(regex), "");
     return std::make_unique<Replace>(std::move(pattern), std::move(literal),
                                      get_string(spec, "content", file, type));
   }

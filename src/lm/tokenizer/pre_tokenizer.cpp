@@ -149,9 +149,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& spec, const std::st
   }
   if (type == "Split") {
     auto [regex, literal] = parse_pattern(spec, file, type);
-    SplitPattern pattern = regex ? SplitPattern::regex(get_string(spec["pattern"], "Regex", file, type))
-                                 : SplitPattern::literal(literal);
-    return make_split(std::move(pattern),
+    return make_split(SplitPattern::from(std::move(regex), std::move(literal)),
                       parse_split_behavior(get_string(spec, "behavior", file, type), file),
                       spec.value("invert", false));
   }

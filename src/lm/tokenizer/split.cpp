@@ -28,6 +28,13 @@ SplitPattern SplitPattern::literal(std::string text) {
   return p;
 }
 
+SplitPattern SplitPattern::from(std::optional<Regex> regex, std::string literal) {
+  SplitPattern p;
+  p.regex_ = std::move(regex);
+  if (!p.regex_) p.literal_ = std::move(literal);
+  return p;
+}
+
 SplitPattern SplitPattern::chars(std::function<bool(char32_t)> predicate) {
   SplitPattern p;
   p.predicate_ = std::move(predicate);

@@ -31,6 +31,8 @@ class SplitPattern {
   static SplitPattern regex(const std::string& pattern);
   static SplitPattern literal(std::string text);
   static SplitPattern chars(std::function<bool(char32_t)> predicate);
+  // A compiled regex when given, else the literal.
+  static SplitPattern from(std::optional<Regex> regex, std::string literal);
 
   // Covers `text` with alternating matched / unmatched segments.
   std::vector<Segment> find_matches(std::string_view text) const;

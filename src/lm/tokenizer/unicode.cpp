@@ -101,19 +101,6 @@ std::string to_valid_utf8(std::string_view s) {
   return out;
 }
 
-size_t incomplete_utf8_suffix(std::string_view s) {
-  size_t start = s.size() >= 3 ? s.size() - 3 : 0;
-  for (size_t i = start; i < s.size(); ++i) {
-    auto b = static_cast<unsigned char>(s[i]);
-    if (b >= 0xC0) {
-      bool complete;
-      size_t n = valid_prefix(s, i, complete);
-      if (!complete && i + n == s.size()) return s.size() - i;
-    }
-  }
-  return 0;
-}
-
 bool is_whitespace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
@@ -122,13 +109,6 @@ bool is_whitespace(char32_t c) {
 
 bool is_numeric(char32_t c) {
   return has_category(c, {UTF8PROC_CATEGORY_ND, UTF8PROC_CATEGORY_NL, UTF8PROC_CATEGORY_NO});
-}
-
-bool is_alphanumeric(char32_t c) {
-  return is_numeric(c) ||
-         has_category(c, {UTF8PROC_CATEGORY_LU, UTF8PROC_CATEGORY_LL, UTF8PROC_CATEGORY_LT,
-                          UTF8PROC_CATEGORY_LM, UTF8PROC_CATEGORY_LO, UTF8PROC_CATEGORY_MN,
-                          UTF8PROC_CATEGORY_MC});
 }
 
 bool is_word_char(char32_t c) {

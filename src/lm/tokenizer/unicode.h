@@ -18,11 +18,8 @@ inline size_t utf8_length(unsigned char b) {
 
 // Replaces every maximal invalid subsequence by U+FFFD (Rust's String::from_utf8_lossy).
 std::string to_valid_utf8(std::string_view bytes);
-// Number of trailing bytes of s that form an incomplete, but so far valid, UTF-8 sequence.
-size_t incomplete_utf8_suffix(std::string_view s);
 
 bool is_whitespace(char32_t c);    // Unicode White_Space
-bool is_alphanumeric(char32_t c);  // Rust char::is_alphanumeric (Alphabetic or Numeric)
 bool is_word_char(char32_t c);     // regex \w: Alphabetic, Mark, Decimal_Number, Connector_Punctuation
 bool is_numeric(char32_t c);       // general category N*
 bool is_punctuation(char32_t c);   // ASCII punctuation or general category P*
