@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <stdexcept>
@@ -23,7 +24,8 @@ class UnicodeNormalizer : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
   void normalize(std::string& text) const override {
-    if (text.empty()) return;
+    // Every normalization form leaves ASCII unchanged.
+    if (std::all_of(text.begin(), text.end(), [](char c) { return (c & 0x80) == 0; })) return;
     utf8proc_uint8_t* out = nullptr;
     auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                           static_cast<utf8proc_ssize_t>(text.size()), &out,

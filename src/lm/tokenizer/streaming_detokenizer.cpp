@@ -7,6 +7,8 @@ namespace tessera::lm {
 namespace {
 
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
+// Tokens decoded together before the detokenizer re-decodes everything instead.
+constexpr size_t kMaxWindow = 32;
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -40,9 +42,17 @@ void StreamingDetokenizer::advance(bool final) {
                            tokens_.begin() + static_cast<long>(read_offset_));
   std::string prefix_text = impl_->decode(context, false);
   std::string new_text = impl_->decode(window, false);
-  if (new_text.size() <= prefix_text.size() || !starts_with(new_text, prefix_text)) return;
-  if (!final && ends_with(new_text, kReplacementChar)) return;
-  text_ += new_text.substr(prefix_text.size());
+  if (new_text.size() > prefix_text.size() && starts_with(new_text, prefix_text)) {
+    if (!final && ends_with(new_text, kReplacementChar)) return;
+    text_ += new_text.substr(prefix_text.size());
+  } else if (window.size() > kMaxWindow) {
+    // A decoder whose output is not additive over this window: fall back to the full text.
+    std::string full = impl_->decode(tokens_, false);
+    if (!starts_with(full, text_) || ends_with(full, kReplacementChar)) return;
+    text_ = std::move(full);
+  } else {
+    return;
+  }
   prefix_offset_ = read_offset_;
   read_offset_ = tokens_.size();
 }
