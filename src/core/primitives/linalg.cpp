@@ -70,7 +70,20 @@ void Matmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   make_operand(inputs[0], a);
   make_operand(inputs[1], b);
   const int nd = static_cast<int>(out.ndim());
-  const int64_t M = out.shape(nd - 2), N = out.shape(nd - 1), K = inputs[0].shape(nd - 1);
+  int64_t M = out.shape(nd - 2);
+  const int64_t N = out.shape(nd - 1), K = inputs[0].shape(nd - 1);
+  // A batch of row-major matrices stacked in memory against one shared right-hand side (x @ W
+  // for x [B, T, K]) is a single taller GEMM.
+  const auto& ao = a.gemm.batch_offsets;
+  bool stacked = ao.size() > 1 && !a.gemm.transposed;
+  for (size_t i = 0; stacked && i < ao.size(); ++i) {
+    stacked = ao[i] == static_cast<int64_t>(i) * M * a.gemm.ld && b.gemm.batch_offsets[i] == b.gemm.batch_offsets[0];
+  }
+  if (stacked) {
+    M *= static_cast<int64_t>(ao.size());
+    a.gemm.batch_offsets = {ao[0]};
+    b.gemm.batch_offsets = {b.gemm.batch_offsets[0]};
+  }
   cpu::gemm(out.dtype(), M, N, K, 1.0f, a.gemm, b.gemm, 0.0f, out.data<void>());
 }
 
