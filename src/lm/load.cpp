@@ -2,6 +2,7 @@
 #include "tessera/io.h"
 #include "tessera/lm/chat_template.h"
 #include "tessera/lm/model.h"
+#include "tessera/lm/quantize.h"
 #include "tessera/lm/tokenizer.h"
 #include "tessera/ops.h"
 
@@ -166,6 +167,8 @@ LoadedModel load(const std::string& path, const LoadOptions& options) {
   loaded.model = make_model(loaded.config, config_file.string());
 
   nn::ParameterMap weights = loaded.model->sanitize(read_weights(dir));
+  // Layers stored quantized (`<path>.scales` present) become quantized layers before loading.
+  prepare_quantized_load(*loaded.model, loaded.config, weights, config_file.string());
   if (options.dtype) {
     for (auto& [name, w] : weights) {
       if (is_floating_point(w.dtype()) && w.dtype() != *options.dtype) {

@@ -4,6 +4,7 @@
 #include "tessera/io.h"
 #include "tessera/lm/chat_template.h"
 #include "tessera/lm/model.h"
+#include "tessera/lm/quantize.h"
 #include "tessera/ops.h"
 
 #include <gmock/gmock.h>
@@ -218,6 +219,33 @@ TEST_F(LoadTest, UntiedModelWithoutHeadUsesTheEmbeddings) {
   auto loaded = lm::load(dir_.string());
   const auto params = loaded.model->parameters();
   EXPECT_TRUE(tx::allclose(params.at("lm_head.weight"), params.at("model.embed_tokens.weight"), 0, 0));
+}
+
+TEST_F(LoadTest, QuantizedCheckpointLoadsQuantized) {
+  auto loaded = lm::load(dir_.string());
+  const lm::QuantizationConfig qc = lm::quantize_model(*loaded.model, 64, 8);
+  std::unordered_map<std::string, tx::array> tensors;
+  for (const auto& [name, w] : loaded.model->parameters()) {
+    tensors.emplace(name, w);
+  }
+  ASSERT_TRUE(tensors.count("model.layers.0.self_attn.q_proj.scales"));
+  tx::save_safetensors((dir_ / "model.safetensors").string(), tensors);
+  json config = read_json(dir_ / "config.json");
+  config["quantization"] = qc.to_json();
+  write_text(dir_ / "config.json", config.dump());
+
+  auto reloaded = lm::load(dir_.string());
+  EXPECT_EQ(reloaded.model->module("model.layers.1.mlp.up_proj")->type_name(), "QuantizedLinear");
+  tx::array tokens(std::vector<int>{5, 9, 100, 3}, {1, 4}, tx::int32);
+  EXPECT_TRUE(tx::allclose((*reloaded.model)(tokens), (*loaded.model)(tokens), 0, 0));
+  // 8-bit weights stay close to the float model.
+  tx::array reference = (*lm::load(llama_dir().string()).model)(tokens);
+  EXPECT_LE(tx::max(tx::abs(tx::subtract((*reloaded.model)(tokens), reference))).item<float>(),
+            0.05f * tx::max(tx::abs(reference)).item<float>());
+
+  config.erase("quantization");
+  write_text(dir_ / "config.json", config.dump());
+  EXPECT_THAT(load_error(), HasSubstr("quantization"));
 }
 
 TEST(Load, DemoModelHasTokenizer) {

@@ -290,13 +290,19 @@ array TransformerLM::operator()(const array& tokens, Cache* cache) {
 
 nn::ParameterMap TransformerLM::sanitize(nn::ParameterMap weights) const {
   weights = Model::sanitize(std::move(weights));
+  // weight, or for a quantized head the packed weight with its scales and biases
+  const char* parts[] = {"weight", "scales", "biases"};
   if (args_.tie_word_embeddings) {
-    weights.erase("lm_head.weight");
+    for (const char* part : parts) {
+      weights.erase(std::string("lm_head.") + part);
+    }
   } else if (!weights.count("lm_head.weight")) {
     // Checkpoints that tie their head without saying so in config.json omit lm_head.
-    auto it = weights.find("model.embed_tokens.weight");
-    if (it != weights.end()) {
-      weights.emplace("lm_head.weight", it->second);
+    for (const char* part : parts) {
+      auto it = weights.find(std::string("model.embed_tokens.") + part);
+      if (it != weights.end()) {
+        weights.emplace(std::string("lm_head.") + part, it->second);
+      }
     }
   }
   return weights;
