@@ -106,6 +106,9 @@ TEST(RoPE, ConventionsOffsetsAndScaling) {
   expect_close(fast::rope(view, 8, false, 10000.0f, 1.0f, 1),
                rope_ref(contiguous(view).to_vector<float>(), 2, 5, 8, 8, false, base_freqs(8, 10000.0f), 1.0f, 1),
                1e-5f);
+  const array strided_features = swapaxes(random_array({1, 2, 8, 5}, 9), -1, -2);  // feature stride 5
+  expect_same(fast::rope(strided_features, 6, true, 10000.0f, 1.0f, 4),
+              fast::rope(contiguous(strided_features), 6, true, 10000.0f, 1.0f, 4));
   const array yb = fast::rope(astype(x, bfloat16), 8, false, 10000.0f, 1.0f, 0);
   EXPECT_EQ(yb.dtype(), bfloat16);
   expect_close(yb, rope_ref(astype(astype(x, bfloat16), float32).to_vector<float>(), 2, 5, 8, 8, false,

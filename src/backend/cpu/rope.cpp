@@ -9,8 +9,8 @@
 
 namespace tessera::cpu {
 
-void rope(Dtype dtype, const void* x, void* out, int64_t n_seq, int64_t T, int64_t D, int64_t dims,
-          bool traditional, const float* inv_freq, float scale, int64_t offset) {
+void rope(Dtype dtype, const void* x, const int64_t* row_offsets, void* out, int64_t n_seq, int64_t T, int64_t D,
+          int64_t dims, bool traditional, const float* inv_freq, float scale, int64_t offset) {
   if (n_seq * T * D == 0) return;
   const int64_t half = dims / 2;
   // One table of cos/sin per position, shared by every sequence (head) of the batch.
@@ -33,7 +33,7 @@ void rope(Dtype dtype, const void* x, void* out, int64_t n_seq, int64_t T, int64
       std::vector<float> row(D);
       for (int64_t r = begin; r < end; ++r) {
         const int64_t t = r % T;
-        load_row(in + r * D, 1, row.data(), D);
+        load_row(in + row_offsets[r], 1, row.data(), D);
         const float* c = cos_t.data() + t * half;
         const float* s = sin_t.data() + t * half;
         if (!traditional) {

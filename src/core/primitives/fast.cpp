@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "backend/cpu/attention.h"
+#include "backend/cpu/kernel_util.h"
 #include "backend/cpu/layer_norm.h"
 #include "backend/cpu/rms_norm.h"
 #include "backend/cpu/rope.h"
@@ -115,10 +116,25 @@ void RoPE::eval_cpu(const std::vector<array>& inputs, array& out) {
       inv_freq[i] = static_cast<float>(std::pow(static_cast<double>(*p_.base), -2.0 * i / p_.dims));
     }
   }
-  RowContiguous xs(x);
   const int64_t T = x.shape(-2), D = x.shape(-1);
-  cpu::rope(x.dtype(), xs.data(), out.data<void>(), static_cast<int64_t>(x.size()) / (T * D), T, D, p_.dims,
-            p_.traditional, inv_freq.data(), p_.scale, offset);
+  const int64_t rows = static_cast<int64_t>(x.size()) / D;
+  // Rows with unit feature stride are read in place (heads of a transposed projection);
+  // anything else is copied first.
+  std::unique_ptr<RowContiguous> copy;
+  const void* src = x.data<void>();
+  std::vector<int64_t> row_offsets(rows);
+  if (x.strides().back() == 1 || D == 1) {
+    const Shape lead(x.shape().begin(), x.shape().end() - 1);
+    const Strides lead_strides(x.strides().begin(), x.strides().end() - 1);
+    cpu::StridedWalker w(lead, lead_strides);
+    for (int64_t r = 0; r < rows; ++r, w.next()) row_offsets[r] = w.offset();
+  } else {
+    copy = std::make_unique<RowContiguous>(x);
+    src = copy->data();
+    for (int64_t r = 0; r < rows; ++r) row_offsets[r] = r * D;
+  }
+  cpu::rope(x.dtype(), src, row_offsets.data(), out.data<void>(), rows / T, T, D, p_.dims, p_.traditional,
+            inv_freq.data(), p_.scale, offset);
 }
 
 std::vector<array> RoPE::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
