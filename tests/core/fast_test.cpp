@@ -253,6 +253,10 @@ TEST(FastGrad, Vjp) {
       },
       {random_array({1, 2, 3, 4}, 42), random_array({1, 2, 4, 4}, 43), random_array({1, 2, 4, 4}, 44),
        random_array({3, 4}, 45)});
+  // More queries than keys: the first rows see nothing and get (finite) zero gradients.
+  check_vjp(
+      [](const std::vector<array>& v) { return fast::scaled_dot_product_attention(v[0], v[1], v[2], 0.5f, "causal"); },
+      {random_array({1, 1, 4, 4}, 46), random_array({1, 1, 2, 4}, 47), random_array({1, 1, 2, 4}, 48)});
 }
 
 }  // namespace

@@ -226,7 +226,9 @@ std::vector<array> ScaledDotProductAttention::vjp(const std::vector<array>& prim
     const array visible = less_equal(cols, add(rows, array(static_cast<int>(Tk - Tq))));
     s = where(visible, s, array(-std::numeric_limits<float>::infinity()));
   }
-  const array p = softmax(s, -1);
+  // Rows that see no key are zeros in the forward pass (softmax alone would give NaN).
+  const array p_raw = softmax(s, -1);
+  const array p = where(isnan(p_raw), zeros_like(p_raw), p_raw);
   const array dp = matmul(dout, swapaxes(vf, -1, -2));
   const array ds = multiply(p, subtract(dp, sum(multiply(dp, p), -1, true)));
   array ds0 = ds;
