@@ -231,6 +231,11 @@ TEST(QuantizedMatmul, BatchedNonContiguousAndHalfInputs) {
   EXPECT_EQ(yb.dtype(), bfloat16);
   expect_close(yb, matmul(astype(xb, float32), transpose(astype(dequantize(wb, sb, bb, 64, 8), float32))), 2e-2f,
                1e-2f, "bf16");
+  // Many bf16 rows: the prefill path rounds the dequantized weights to bf16 as well.
+  array xb_many = testing::random_array({40, K}, 11, bfloat16);
+  expect_close(quantized_matmul(xb_many, wb, sb, bb, true, 64, 8),
+               matmul(astype(xb_many, float32), transpose(astype(dequantize(wb, sb, bb, 64, 8), float32))), 5e-2f,
+               1e-2f, "bf16 prefill");
   // f16 activations with f32 scales promote to f32.
   array xh = testing::random_array({1, K}, 9, float16);
   array yh = quantized_matmul(xh, w, s, b, true, 64, 4);

@@ -4,14 +4,17 @@
 // block is unpacked once in registers and multiplied into all rows of x (qsimd::gemv_rows),
 // multi-threaded over output rows. Many rows of x (prefill): the work is bound by arithmetic, so
 // panels of W are dequantized into float32 (in the unpack order, matched by permuting x) and
-// multiplied by OpenBLAS sgemm.
+// multiplied by OpenBLAS sgemm, or rounded to bfloat16 and multiplied by the bf16 GEMM when the
+// activations are bfloat16 anyway.
 #include <cblas.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/quantized.h"
 #include "backend/cpu/quantized_simd.h"
+#include "backend/cpu/simd_convert.h"
 #include "backend/cpu/thread_pool.h"
 
 namespace tessera::cpu {
@@ -78,7 +81,7 @@ void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t ro
   });
 }
 
-void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
+void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
   if (M <= 0 || w.rows == 0) return;
   if (M < kGemvMaxRows) return gemv(x, M, w, y);
   const int64_t K = w.cols;
@@ -87,6 +90,17 @@ void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, flo
   permute_rows(x, M, K, w.bits, xp.data());
   const int64_t nb = std::min(N, panel_rows(w));
   std::vector<float> panel(nb * K);
+  if (bf16_inputs) {
+    std::vector<uint16_t> xb(M * K), panel_b(nb * K);
+    f32_to_bf16(xp.data(), xb.data(), M * K);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+      const int64_t n1 = std::min(N, n0 + nb);
+      dequantize_panel(w, n0, n1, panel.data());
+      f32_to_bf16(panel.data(), panel_b.data(), (n1 - n0) * K);
+      gemm_bf16(true, M, n1 - n0, K, xb.data(), K, panel_b.data(), K, y + n0, N);
+    }
+    return;
+  }
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t n1 = std::min(N, n0 + nb);
     dequantize_panel(w, n0, n1, panel.data());

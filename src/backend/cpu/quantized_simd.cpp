@@ -6,6 +6,8 @@
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <type_traits>
+#include <vector>
 
 HWY_BEFORE_NAMESPACE();
 namespace tessera::cpu::qsimd::HWY_NAMESPACE {
@@ -29,8 +31,7 @@ struct Pow2Unpacker {
   int64_t block_bytes() const { return lanes; }
   int64_t element_of(int64_t p) const { return (p % lanes) * kSub + p / lanes; }
 
-  template <class F>
-  HWY_INLINE void unpack(const uint8_t* row, int64_t blk, const F& f) const {
+  HWY_INLINE void unpack(const uint8_t* row, int64_t blk, VF* q) const {
     const DF df;
     const DU du;
     const DI di;
@@ -38,11 +39,11 @@ struct Pow2Unpacker {
     const auto v = hn::PromoteTo(du, hn::LoadU(d8, row + blk * lanes));
     const auto mask = hn::Set(du, (1u << BITS) - 1u);
     // The promoted lanes hold one byte: the first field needs no shift, the last no mask.
-    f(0, hn::ConvertTo(df, hn::BitCast(di, kSub == 1 ? v : hn::And(v, mask))));
+    q[0] = hn::ConvertTo(df, hn::BitCast(di, kSub == 1 ? v : hn::And(v, mask)));
     for (int k = 1; k < kSub; ++k) {
-      auto q = hn::ShiftRightSame(v, k * BITS);
-      if (k + 1 < kSub) q = hn::And(q, mask);
-      f(k, hn::ConvertTo(df, hn::BitCast(di, q)));
+      auto field = hn::ShiftRightSame(v, k * BITS);
+      if (k + 1 < kSub) field = hn::And(field, mask);
+      q[k] = hn::ConvertTo(df, hn::BitCast(di, field));
     }
   }
 };
@@ -58,8 +59,7 @@ struct GenericUnpacker {
   int64_t block_elems() const { return lanes; }
   int64_t element_of(int64_t p) const { return p; }
 
-  template <class F>
-  HWY_INLINE void unpack(const uint8_t* row, int64_t blk, const F& f) const {
+  HWY_INLINE void unpack(const uint8_t* row, int64_t blk, VF* q) const {
     const DF df;
     const DU du;
     const DI di;
@@ -78,7 +78,7 @@ struct GenericUnpacker {
       for (int64_t j = 0; j < lanes; ++j) tmp[j] = extract_bits(row, first + j, bits);
       v = hn::Load(du, tmp);
     }
-    f(0, hn::ConvertTo(df, hn::BitCast(di, hn::And(v, mask))));
+    q[0] = hn::ConvertTo(df, hn::BitCast(di, hn::And(v, mask)));
   }
 };
 
@@ -113,14 +113,30 @@ void UnpermuteImpl(const float* x, int64_t K, int bits, float* out) {
   });
 }
 
-// Fills lanes with the scale (or bias) of the group each lane's elements belong to, for a
-// block that spans several groups.
+// The float32 scales (or biases) of groups [g0, g0 + count).
+void load_params(const void* params, ScaleType t, int64_t g0, int64_t count, float* out) {
+  switch (t) {
+    case ScaleType::float32:
+      std::copy_n(static_cast<const float*>(params) + g0, count, out);
+      return;
+    case ScaleType::bfloat16:
+      for (int64_t i = 0; i < count; ++i)
+        out[i] = detail::bf16_bits_to_float(static_cast<const uint16_t*>(params)[g0 + i]);
+      return;
+    case ScaleType::float16:
+      for (int64_t i = 0; i < count; ++i)
+        out[i] = detail::f16_bits_to_float(static_cast<const uint16_t*>(params)[g0 + i]);
+      return;
+  }
+}
+
+// The per-group values of one row (params [groups]) broadcast to the lanes of the block that
+// starts at element b0: one value when the block lies in one group, else each lane's group.
 template <class U>
-HWY_INLINE VF lane_params(const U& u, const void* params, ScaleType t, int64_t group_base,
-                          int64_t b0, int group_size) {
+HWY_INLINE VF block_params(const U& u, const float* params, int64_t b0, int group_size) {
+  if (u.block_elems() <= group_size) return hn::Set(DF(), params[b0 / group_size]);
   alignas(64) float tmp[kMaxLanes] = {};
-  for (int64_t j = 0; j < u.lanes; ++j)
-    tmp[j] = load_scale(params, t, group_base + (b0 + j * U::kSub) / group_size);
+  for (int64_t j = 0; j < u.lanes; ++j) tmp[j] = params[(b0 + j * U::kSub) / group_size];
   return hn::Load(DF(), tmp);
 }
 
@@ -130,91 +146,95 @@ void DequantizeRowsPermutedImpl(const QuantizedMatrix& w, int64_t r0, int64_t r1
   const int64_t G = w.groups_per_row();
   const int64_t row_bytes = K * w.bits / 8;
   const auto* bytes = reinterpret_cast<const uint8_t*>(w.packed);
+  std::vector<float> scales(G), biases(G);
   with_unpacker(w.bits, K, [&](const auto& u) {
+    using U = std::decay_t<decltype(u)>;
     const int64_t B = u.block_elems();
     const int64_t N = u.lanes;
     const int64_t nblocks = K / B;
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = bytes + r * row_bytes;
       float* o = out + (r - r0) * K;
+      load_params(w.scales, w.scale_type, r * G, G, scales.data());
+      load_params(w.biases, w.scale_type, r * G, G, biases.data());
       for (int64_t blk = 0; blk < nblocks; ++blk) {
-        VF s, b;
-        if (B <= w.group_size) {
-          const int64_t g = r * G + blk * B / w.group_size;
-          s = hn::Set(df, load_scale(w.scales, w.scale_type, g));
-          b = hn::Set(df, load_scale(w.biases, w.scale_type, g));
-        } else {
-          s = lane_params(u, w.scales, w.scale_type, r * G, blk * B, w.group_size);
-          b = lane_params(u, w.biases, w.scale_type, r * G, blk * B, w.group_size);
-        }
-        u.unpack(row, blk, [&](int k, VF q) { hn::StoreU(hn::MulAdd(q, s, b), df, o + blk * B + k * N); });
+        const VF s = block_params(u, scales.data(), blk * B, w.group_size);
+        const VF b = block_params(u, biases.data(), blk * B, w.group_size);
+        VF q[U::kSub];
+        u.unpack(row, blk, q);
+        for (int k = 0; k < U::kSub; ++k) hn::StoreU(hn::MulAdd(q[k], s, b), df, o + blk * B + k * N);
       }
       for (int64_t i = nblocks * B; i < K; ++i) {
-        const int64_t g = r * G + i / w.group_size;
-        o[i] = static_cast<float>(extract_bits(row, i, w.bits)) * load_scale(w.scales, w.scale_type, g) +
-               load_scale(w.biases, w.scale_type, g);
+        o[i] = static_cast<float>(extract_bits(row, i, w.bits)) * scales[i / w.group_size] + biases[i / w.group_size];
       }
     }
   });
 }
 
-// One pass over the rows [n0, n1) of w for MR rows of x: every packed block is unpacked once
-// and multiplied into all MR rows. Per group, sum_i x_i (s q_i + b) = s * (x . q) + b * sum(x).
+// One pass over the rows [n0, n1) of w for MR rows of x: every packed block is unpacked once,
+// scaled, and multiplied into all MR rows; the biases contribute sum_g b_g * sum(x in group g).
+// Each (row of x, sub-vector) pair accumulates in its own register (two for a single row of x),
+// so the FMA latency never serializes the loop.
 template <int MR, class U>
 void GemvPass(const U& u, const float* xp, const float* xsums, const QuantizedMatrix& w, int64_t n0,
               int64_t n1, float* y, int64_t ldy) {
+  constexpr int kSub = U::kSub;
+  constexpr int kPar = MR == 1 ? 2 : 1;
   const DF df;
   const int64_t K = w.cols;
   const int64_t G = w.groups_per_row();
   const int gs = w.group_size;
+  const int gs_shift = __builtin_ctz(static_cast<unsigned>(gs));
   const int64_t B = u.block_elems();
   const int64_t N = u.lanes;
   const int64_t nblocks = K / B;
   const int64_t row_bytes = K * w.bits / 8;
   const auto* bytes = reinterpret_cast<const uint8_t*>(w.packed);
+  std::vector<float> scales(G), biases(G);
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* row = bytes + n * row_bytes;
-    VF acc[MR];
-    float tail[MR];
-    for (int m = 0; m < MR; ++m) {
-      acc[m] = hn::Zero(df);
-      tail[m] = 0.0f;
-    }
+    load_params(w.scales, w.scale_type, n * G, G, scales.data());
+    load_params(w.biases, w.scale_type, n * G, G, biases.data());
+    VF acc[MR][kSub * kPar];
+    for (int m = 0; m < MR; ++m)
+      for (int a = 0; a < kSub * kPar; ++a) acc[m][a] = hn::Zero(df);
+    int64_t blk = 0;
     if (B <= gs) {
-      const int64_t blocks_per_group = gs / B;
-      for (int64_t g = 0; g < G; ++g) {
-        VF gacc[MR];
-        for (int m = 0; m < MR; ++m) gacc[m] = hn::Zero(df);
-        for (int64_t blk = g * blocks_per_group; blk < (g + 1) * blocks_per_group; ++blk) {
-          const float* xb = xp + blk * B;
-          u.unpack(row, blk, [&](int k, VF q) {
-            for (int m = 0; m < MR; ++m) gacc[m] = hn::MulAdd(q, hn::LoadU(df, xb + m * K + k * N), gacc[m]);
-          });
+      // Group of block b: (b * B) >> gs_shift (both powers of two; no division in the loop).
+      for (; blk + kPar <= nblocks; blk += kPar) {
+#pragma GCC unroll 2
+        for (int p = 0; p < kPar; ++p) {
+          const int64_t b = blk + p;
+          const VF s = hn::Set(df, scales[(b * B) >> gs_shift]);
+          VF q[kSub];
+          u.unpack(row, b, q);
+#pragma GCC unroll 4
+          for (int k = 0; k < kSub; ++k) {
+            const VF sq = hn::Mul(q[k], s);
+#pragma GCC unroll 4
+            for (int m = 0; m < MR; ++m)
+              acc[m][k + kSub * p] = hn::MulAdd(sq, hn::LoadU(df, xp + b * B + m * K + k * N), acc[m][k + kSub * p]);
+          }
         }
-        const auto s = hn::Set(df, load_scale(w.scales, w.scale_type, n * G + g));
-        for (int m = 0; m < MR; ++m) acc[m] = hn::MulAdd(s, gacc[m], acc[m]);
-      }
-    } else {
-      for (int64_t blk = 0; blk < nblocks; ++blk) {
-        const float* xb = xp + blk * B;
-        VF bacc[MR];
-        for (int m = 0; m < MR; ++m) bacc[m] = hn::Zero(df);
-        u.unpack(row, blk, [&](int k, VF q) {
-          for (int m = 0; m < MR; ++m) bacc[m] = hn::MulAdd(q, hn::LoadU(df, xb + m * K + k * N), bacc[m]);
-        });
-        const VF s = lane_params(u, w.scales, w.scale_type, n * G, blk * B, gs);
-        for (int m = 0; m < MR; ++m) acc[m] = hn::MulAdd(s, bacc[m], acc[m]);
-      }
-      for (int64_t i = nblocks * B; i < K; ++i) {
-        const float sq = static_cast<float>(extract_bits(row, i, w.bits)) *
-                         load_scale(w.scales, w.scale_type, n * G + i / gs);
-        for (int m = 0; m < MR; ++m) tail[m] += sq * xp[m * K + i];
       }
     }
+    for (; blk < nblocks; ++blk) {
+      const VF s = block_params(u, scales.data(), blk * B, gs);
+      VF q[kSub];
+      u.unpack(row, blk, q);
+      for (int k = 0; k < kSub; ++k)
+        for (int m = 0; m < MR; ++m)
+          acc[m][k] = hn::MulAdd(hn::Mul(q[k], s), hn::LoadU(df, xp + blk * B + m * K + k * N), acc[m][k]);
+    }
     for (int m = 0; m < MR; ++m) {
-      float bias_term = 0.0f;
-      for (int64_t g = 0; g < G; ++g) bias_term += load_scale(w.biases, w.scale_type, n * G + g) * xsums[m * G + g];
-      y[m * ldy + n] = hn::GetLane(hn::SumOfLanes(df, acc[m])) + tail[m] + bias_term;
+      VF total = acc[m][0];
+      for (int a = 1; a < kSub * kPar; ++a) total = hn::Add(total, acc[m][a]);
+      float result = hn::GetLane(hn::SumOfLanes(df, total));
+      for (int64_t i = nblocks * B; i < K; ++i) {
+        result += static_cast<float>(extract_bits(row, i, w.bits)) * scales[i / gs] * xp[m * K + i];
+      }
+      for (int64_t g = 0; g < G; ++g) result += biases[g] * xsums[m * G + g];
+      y[m * ldy + n] = result;
     }
   }
 }

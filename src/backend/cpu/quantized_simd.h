@@ -36,16 +36,4 @@ inline uint32_t extract_bits(const uint8_t* row, int64_t i, int bits) {
   return v & ((1u << bits) - 1u);
 }
 
-inline float load_scale(const void* p, ScaleType t, int64_t i) {
-  switch (t) {
-    case ScaleType::float32:
-      return static_cast<const float*>(p)[i];
-    case ScaleType::bfloat16:
-      return detail::bf16_bits_to_float(static_cast<const uint16_t*>(p)[i]);
-    case ScaleType::float16:
-      return detail::f16_bits_to_float(static_cast<const uint16_t*>(p)[i]);
-  }
-  return 0.0f;
-}
-
 }  // namespace tessera::cpu::qsimd

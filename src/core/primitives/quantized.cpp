@@ -117,7 +117,7 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   float* y = out.dtype() == float32 ? out.data<float>() : (y_copy.resize(out.size()), y_copy.data());
   PackedOperand w(inputs[1], inputs[2], inputs[3], group_size_, bits_);
   if (transpose_) {
-    cpu::quantized_matmul_t(xf, M, w.matrix, y);
+    cpu::quantized_matmul_t(xf, M, w.matrix, y, x.dtype() == bfloat16);
   } else {
     cpu::quantized_matmul_n(xf, M, w.matrix, y);
   }

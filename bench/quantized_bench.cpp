@@ -1,0 +1,85 @@
+// quantized_matmul throughput: decode shapes (M = 1) in GB/s of weight bytes read, against the
+// bf16 matrix-vector product of the same matrix; prefill (M = 512) in GFLOP/s.
+//   build/bench/quantized_bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <tuple>
+#include <vector>
+
+#include "tessera/ops.h"
+#include "tessera/quantized.h"
+
+namespace {
+
+using namespace tessera;
+
+constexpr int kGroupSize = 64;
+
+array random_matrix(int64_t rows, int64_t cols, Dtype dtype) {
+  std::vector<float> v(static_cast<size_t>(rows * cols));
+  uint32_t state = 12345u;
+  for (auto& x : v) {
+    state = state * 1664525u + 1013904223u;
+    x = static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
+  }
+  return astype(array(v, {rows, cols}, float32), dtype);
+}
+
+void set_counters(benchmark::State& state, double bytes, double flops) {
+  state.counters["bandwidth"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::OneK::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Args: M, N, K, bits.
+void BM_QuantizedMatmul(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  const int bits = static_cast<int>(state.range(3));
+  auto [w, s, b] = quantize(random_matrix(N, K, bfloat16), kGroupSize, bits);
+  eval(w, s, b);
+  array x = random_matrix(M, K, bfloat16);
+  x.eval();
+  for (auto _ : state) {
+    array y = quantized_matmul(x, w, s, b, true, kGroupSize, bits);
+    y.eval();
+  }
+  set_counters(state, static_cast<double>(w.nbytes() + s.nbytes() + b.nbytes()), 2.0 * M * N * K);
+}
+
+// Args: M, N, K. The Linear layout: x [M, K] times W^T with W [N, K] in bf16.
+void BM_Bf16Matmul(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  array w = random_matrix(N, K, bfloat16);
+  array x = random_matrix(M, K, bfloat16);
+  eval(w, x);
+  for (auto _ : state) {
+    array y = matmul(x, transpose(w));
+    y.eval();
+  }
+  set_counters(state, static_cast<double>(w.nbytes()), 2.0 * M * N * K);
+}
+
+BENCHMARK(BM_QuantizedMatmul)
+    ->ArgNames({"M", "N", "K", "bits"})
+    ->Args({1, 2048, 2048, 4})
+    ->Args({1, 2048, 2048, 8})
+    ->Args({1, 8192, 2048, 4})
+    ->Args({1, 8192, 2048, 8})
+    ->Args({4, 2048, 2048, 4})
+    ->Args({16, 2048, 2048, 4})
+    ->Args({64, 2048, 2048, 4})
+    ->Args({512, 2048, 2048, 4})
+    ->Args({512, 2048, 2048, 8})
+    ->Args({512, 8192, 2048, 4})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_Bf16Matmul)
+    ->ArgNames({"M", "N", "K"})
+    ->Args({1, 2048, 2048})
+    ->Args({1, 8192, 2048})
+    ->Args({512, 2048, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
