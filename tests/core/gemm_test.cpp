@@ -87,6 +87,7 @@ TEST(GemmBf16, TransposedA) {
   for (bool trans_b : {true, false}) {
     check_gemm({true, trans_b, 1, 33, 17});
     check_gemm({true, trans_b, 19, 70, 131});
+    check_gemm({true, trans_b, 130, 70, 301});
   }
 }
 
@@ -105,6 +106,17 @@ TEST(GemmBf16, BetaZeroIgnoresNaNInC) {
   std::vector<float> C(4 * 16, std::nanf(""));
   gemm_bf16(false, 4, 16, 8, A.data(), 8, B.data(), 16, C.data(), 16);
   for (float v : C) EXPECT_FALSE(std::isnan(v));
+}
+
+// With an odd K the last element of a row has no partner; what follows it in memory (here NaN)
+// must not leak into the result.
+TEST(GemmBf16, OddKIgnoresWhatFollowsTheRow) {
+  const int64_t M = 7, N = 20, K = 9, lda = K + 1;
+  auto A = random_bf16(M * lda, 13), B = random_bf16(N * K, 14);
+  for (int64_t m = 0; m < M; ++m) A[m * lda + K] = 0x7fc0;  // NaN
+  std::vector<float> C(M * N);
+  gemm_bf16(true, M, N, K, A.data(), lda, B.data(), K, C.data(), N);
+  for (float v : C) ASSERT_TRUE(std::isfinite(v));
 }
 
 TEST(GemmBf16, EmptyKScalesC) {

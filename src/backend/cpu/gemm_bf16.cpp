@@ -18,9 +18,10 @@ namespace tessera::cpu {
 namespace {
 
 // Blocking (Goto/BLIS scheme). The micro-kernel keeps a kMR x kNR tile of C in 24 zmm
-// registers; vdpbf16ps consumes K in pairs, so packed panels hold 32-bit (k, k+1) pairs.
-// A kKC x kNR panel of B (32 KiB) stays in L1 while the kMR-row panels of A stream past it;
-// a kKC x kNC block of B (512 KiB) stays in L2.
+// registers; vdpbf16ps consumes K in pairs, so B is packed into panels of 32-bit (k, k+1)
+// pairs, 16 columns per register, while A's pairs are broadcast straight from its rows (they
+// are adjacent in a row-major A). A kKC x kNR panel of B (32 KiB) stays in L1 while the
+// kMR-row slices of A stream past it; a kKC x kNC block of B (512 KiB) stays in L2.
 constexpr int kMR = 6;
 constexpr int kNR = 64;
 constexpr int64_t kKC = 256;
@@ -31,16 +32,12 @@ constexpr int64_t kMinParallelWork = 1 << 18;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// op(A)(m, k) or op(B)(k, n) of a stored bf16 matrix.
+// A stored bf16 matrix and whether the product uses its transpose.
 struct Matrix {
   const uint16_t* data;
   int64_t ld;
   bool trans;
-  // Element (row, col) of the logical (op-applied) matrix.
-  uint16_t at(int64_t row, int64_t col) const { return trans ? data[col * ld + row] : data[row * ld + col]; }
 };
-
-uint32_t pair(uint16_t lo, uint16_t hi) { return uint32_t{lo} | (uint32_t{hi} << 16); }
 
 // Scratch for packed panels, one per thread, kept between calls.
 class PackBuffer {
@@ -68,64 +65,85 @@ class PackBuffer {
 thread_local PackBuffer t_pack_a;
 thread_local PackBuffer t_pack_b;
 
-// Packs rows [m0, m0 + mc) x cols [k0, k0 + kc) of op(A) into kMR-row panels, each laid out
-// [kc/2 pairs][kMR rows]; missing rows and the odd last k are zero.
-void pack_a(const Matrix& a, int64_t m0, int64_t mc, int64_t k0, int64_t kc, uint32_t* dst) {
+// For a transposed A (stored [K, M]): copies rows [m0, m0 + mc) x cols [k0, k0 + kc) of op(A)
+// row-major into dst with leading dimension kKC, the layout the micro-kernel reads directly.
+void copy_transposed_a(const Matrix& a, int64_t m0, int64_t mc, int64_t k0, int64_t kc, uint16_t* dst) {
+  for (int64_t k = 0; k < kc; ++k) {
+    const uint16_t* src = a.data + (k0 + k) * a.ld + m0;
+    for (int64_t r = 0; r < mc; ++r) dst[r * kKC + k] = src[r];
+  }
+}
+
+// In-register transpose of a 16x16 matrix of 32-bit words (rows r[0..15]).
+TESSERA_TARGET_AVX512 void transpose16x16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  // u[4i + c] holds, in 128-bit lane L, column 4L + c of rows 4i..4i+3.
+  for (int c = 0; c < 4; ++c) {
+    __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
+    __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);
+    __m512i w0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+    __m512i w1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+    r[8 + c] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
+    r[4 + c] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
+  }
+}
+
+// Packs rows [k0, k0 + kc) x cols [n0, n0 + nc) of op(B) into kNR-column panels, each laid out
+// [kc/2 pairs][kNR cols] of (k, k+1) pairs; missing columns and the odd last k are zero.
+TESSERA_TARGET_AVX512 void pack_b(const Matrix& b, int64_t k0, int64_t kc, int64_t n0, int64_t nc, uint32_t* dst) {
   int64_t pairs = ceil_div(kc, 2);
-  for (int64_t i = 0; i < mc; i += kMR) {
-    uint32_t* panel = dst + (i / kMR) * pairs * kMR;
-    for (int r = 0; r < kMR; ++r) {
-      int64_t m = m0 + i + r;
-      if (i + r >= mc) {
-        for (int64_t p = 0; p < pairs; ++p) panel[p * kMR + r] = 0;
-      } else if (!a.trans) {
-        const uint16_t* row = a.data + m * a.ld + k0;
-        int64_t p = 0;
-        for (; 2 * p + 1 < kc; ++p) std::memcpy(&panel[p * kMR + r], row + 2 * p, sizeof(uint32_t));
-        if (p < pairs) panel[p * kMR + r] = pair(row[2 * p], 0);
+  for (int64_t j = 0; j < nc; j += kNR) {
+    uint32_t* panel = dst + (j / kNR) * pairs * kNR;
+    int64_t cols = std::min<int64_t>(kNR, nc - j);
+    for (int c0 = 0; c0 < kNR; c0 += 16) {
+      int valid_cols = static_cast<int>(std::clamp<int64_t>(cols - c0, 0, 16));
+      if (b.trans) {
+        // B is stored [N, K]: each column's pairs are contiguous; transpose 16 x 16 blocks.
+        for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+          int64_t elems = std::min<int64_t>(32, kc - 2 * p0);
+          __mmask32 mask = elems >= 32 ? ~__mmask32{0} : (__mmask32{1} << elems) - 1;
+          __m512i r[16];
+          for (int i = 0; i < 16; ++i) {
+            r[i] = i < valid_cols ? _mm512_maskz_loadu_epi16(mask, b.data + (n0 + j + c0 + i) * b.ld + k0 + 2 * p0)
+                                  : _mm512_setzero_si512();
+          }
+          transpose16x16(r);
+          int64_t count = std::min<int64_t>(16, pairs - p0);
+          for (int64_t t = 0; t < count; ++t) _mm512_store_si512(panel + (p0 + t) * kNR + c0, r[t]);
+        }
       } else {
+        // B is stored [K, N]: interleave rows k and k+1.
+        __mmask16 mask = static_cast<__mmask16>((1u << valid_cols) - 1);
         for (int64_t p = 0; p < pairs; ++p) {
-          int64_t k = k0 + 2 * p;
-          panel[p * kMR + r] = pair(a.at(m, k), 2 * p + 1 < kc ? a.at(m, k + 1) : 0);
+          const uint16_t* lo = b.data + (k0 + 2 * p) * b.ld + n0 + j + c0;
+          __m512i words = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, lo));
+          if (2 * p + 1 < kc) {
+            __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, lo + b.ld));
+            words = _mm512_or_si512(words, _mm512_slli_epi32(hi, 16));
+          }
+          _mm512_store_si512(panel + p * kNR + c0, words);
         }
       }
     }
   }
 }
 
-// Packs rows [k0, k0 + kc) x cols [n0, n0 + nc) of op(B) into kNR-column panels, each laid out
-// [kc/2 pairs][kNR cols]; missing columns and the odd last k are zero.
-void pack_b(const Matrix& b, int64_t k0, int64_t kc, int64_t n0, int64_t nc, uint32_t* dst) {
-  int64_t pairs = ceil_div(kc, 2);
-  for (int64_t j = 0; j < nc; j += kNR) {
-    uint32_t* panel = dst + (j / kNR) * pairs * kNR;
-    int64_t cols = std::min<int64_t>(kNR, nc - j);
-    if (cols < kNR) {
-      for (int64_t p = 0; p < pairs; ++p) std::fill(panel + p * kNR + cols, panel + (p + 1) * kNR, 0u);
-    }
-    if (b.trans) {
-      // B is stored [N, K]: the pair (k, k+1) of column n is adjacent in memory.
-      for (int64_t c = 0; c < cols; ++c) {
-        const uint16_t* src = b.data + (n0 + j + c) * b.ld + k0;
-        int64_t p = 0;
-        for (; 2 * p + 1 < kc; ++p) std::memcpy(&panel[p * kNR + c], src + 2 * p, sizeof(uint32_t));
-        if (p < pairs) panel[p * kNR + c] = pair(src[2 * p], 0);
-      }
-    } else {
-      // B is stored [K, N]: interleave two consecutive rows.
-      for (int64_t p = 0; p < pairs; ++p) {
-        const uint16_t* lo = b.data + (k0 + 2 * p) * b.ld + n0 + j;
-        const uint16_t* hi = 2 * p + 1 < kc ? lo + b.ld : nullptr;
-        uint32_t* out = panel + p * kNR;
-        for (int64_t c = 0; c < cols; ++c) out[c] = pair(lo[c], hi ? hi[c] : 0);
-      }
-    }
-  }
-}
-
-// C[R x ncols] = alpha * (A panel @ B panel) + beta * C, for R <= kMR rows and ncols <= kNR.
+// C[R x ncols] = alpha * (A rows @ B panel) + beta * C, for R <= kMR rows of A (row-major,
+// leading dimension lda, kc elements each) and ncols <= kNR.
 template <int R>
-TESSERA_TARGET_AVX512_BF16 void micro_kernel(int64_t pairs, const uint32_t* a, const uint32_t* b, float* c,
+TESSERA_TARGET_AVX512_BF16 void micro_kernel(int64_t kc, const uint16_t* a, int64_t lda, const uint32_t* b, float* c,
                                              int64_t ldc, int ncols, float alpha, float beta) {
   constexpr int V = kNR / 16;
   __m512 acc[R][V];
@@ -134,18 +152,32 @@ TESSERA_TARGET_AVX512_BF16 void micro_kernel(int64_t pairs, const uint32_t* a, c
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   }
+  const int64_t pairs = kc / 2;
   for (int64_t p = 0; p < pairs; ++p) {
     __m512i bv[V];
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) bv[v] = _mm512_load_si512(b + v * 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      __m512i av = _mm512_set1_epi32(static_cast<int>(a[r]));
+      uint32_t word;
+      std::memcpy(&word, a + r * lda + 2 * p, sizeof(word));
+      __m512i av = _mm512_set1_epi32(static_cast<int>(word));
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)bv[v]);
     }
-    a += kMR;
     b += kNR;
+  }
+  if (kc % 2 != 0) {
+    // The last k has no partner: pair it with zero (B's packed pair is zero there too).
+    __m512i bv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_load_si512(b + v * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512i av = _mm512_set1_epi32(a[r * lda + kc - 1]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
   }
   const __m512 valpha = _mm512_set1_ps(alpha);
   const __m512 vbeta = _mm512_set1_ps(beta);
@@ -164,7 +196,7 @@ TESSERA_TARGET_AVX512_BF16 void micro_kernel(int64_t pairs, const uint32_t* a, c
   }
 }
 
-using MicroKernel = void (*)(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, int, float, float);
+using MicroKernel = void (*)(int64_t, const uint16_t*, int64_t, const uint32_t*, float*, int64_t, int, float, float);
 constexpr MicroKernel kMicroKernels[kMR + 1] = {nullptr,         micro_kernel<1>, micro_kernel<2>, micro_kernel<3>,
                                                 micro_kernel<4>, micro_kernel<5>, micro_kernel<6>};
 
@@ -179,7 +211,8 @@ struct Gemm {
   void tile(int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end) const {
     int64_t max_pairs = ceil_div(std::min(kKC, K), 2);
     uint32_t* packed_b = t_pack_b.get(static_cast<size_t>(max_pairs * ceil_div(kNC, kNR) * kNR));
-    uint32_t* packed_a = t_pack_a.get(static_cast<size_t>(max_pairs * ceil_div(kMC, kMR) * kMR));
+    // A is read in place unless it is stored transposed.
+    auto* copied_a = a.trans ? reinterpret_cast<uint16_t*>(t_pack_a.get(static_cast<size_t>(kMC * kKC / 2))) : nullptr;
     for (int64_t jc = n_begin; jc < n_end; jc += kNC) {
       int64_t nc = std::min(kNC, n_end - jc);
       for (int64_t pc = 0; pc < K; pc += kKC) {
@@ -189,14 +222,20 @@ struct Gemm {
         pack_b(b, pc, kc, jc, nc, packed_b);
         for (int64_t ic = m_begin; ic < m_end; ic += kMC) {
           int64_t mc = std::min(kMC, m_end - ic);
-          pack_a(a, ic, mc, pc, kc, packed_a);
+          const uint16_t* a_block = a.data + ic * a.ld + pc;
+          int64_t lda = a.ld;
+          if (a.trans) {
+            copy_transposed_a(a, ic, mc, pc, kc, copied_a);
+            a_block = copied_a;
+            lda = kKC;
+          }
           for (int64_t jr = 0; jr < nc; jr += kNR) {
             const uint32_t* b_panel = packed_b + (jr / kNR) * pairs * kNR;
             int ncols = static_cast<int>(std::min<int64_t>(kNR, nc - jr));
             for (int64_t ir = 0; ir < mc; ir += kMR) {
               int rows = static_cast<int>(std::min<int64_t>(kMR, mc - ir));
-              kMicroKernels[rows](pairs, packed_a + (ir / kMR) * pairs * kMR, b_panel, c + (ic + ir) * ldc + jc + jr,
-                                  ldc, ncols, alpha, block_beta);
+              kMicroKernels[rows](kc, a_block + ir * lda, lda, b_panel, c + (ic + ir) * ldc + jc + jr, ldc, ncols,
+                                  alpha, block_beta);
             }
           }
         }
