@@ -2,6 +2,7 @@
 
 #include "tessera/fast.h"
 #include "tessera/ops.h"
+#include "tessera/random.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -15,9 +16,9 @@ Linear::Linear(int input_dims, int output_dims, bool bias) {
                                 std::to_string(output_dims));
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(input_dims));
-  register_parameter("weight", full({output_dims, input_dims}, array(scale), float32));
+  register_parameter("weight", random::uniform(array(-scale), array(scale), {output_dims, input_dims}));
   if (bias) {
-    register_parameter("bias", zeros({output_dims}, float32));
+    register_parameter("bias", random::uniform(array(-scale), array(scale), {output_dims}));
   }
 }
 
@@ -31,7 +32,7 @@ Embedding::Embedding(int num_embeddings, int dims) {
     throw std::invalid_argument("[Embedding] dimensions must be positive");
   }
   const float scale = std::sqrt(1.0f / static_cast<float>(dims));
-  register_parameter("weight", full({num_embeddings, dims}, array(scale), float32));
+  register_parameter("weight", random::normal({num_embeddings, dims}, float32, 0.0f, scale));
 }
 
 array Embedding::operator()(const array& ids) { return take(weight(), ids, 0); }
@@ -87,6 +88,21 @@ array RoPE::operator()(const array& x, int offset) const {
     return fast::rope(x, dims_, traditional_, std::nullopt, scale_, offset, freqs_);
   }
   return fast::rope(x, dims_, traditional_, base_, scale_, offset);
+}
+
+Dropout::Dropout(float p) : p_(p) {
+  if (p < 0.0f || p >= 1.0f) {
+    throw std::invalid_argument("[Dropout] p must be in [0, 1), got " + std::to_string(p));
+  }
+}
+
+array Dropout::operator()(const array& x) {
+  if (!training() || p_ == 0.0f) {
+    return x;
+  }
+  const float keep = 1.0f - p_;
+  array mask = random::bernoulli(array(keep), x.shape());
+  return where(mask, multiply(x, array(1.0f / keep)), zeros_like(x));
 }
 
 }  // namespace tessera::nn

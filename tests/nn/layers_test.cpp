@@ -78,6 +78,39 @@ TEST(RoPE, FrequencyTableMatchesBase) {
   EXPECT_THROW(nn::RoPE(8, false, 10000.0f, 1.0f, tx::array({1.0f, 2.0f})), std::invalid_argument);
 }
 
+TEST(Linear, InitializesUniformlyWithinInverseSqrtFanIn) {
+  nn::Linear linear(16, 64, true);
+  std::vector<float> w = linear.weight().to_vector<float>();
+  const float bound = 0.25f;
+  float lo = 1, hi = -1;
+  for (float v : w) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  EXPECT_GE(lo, -bound);
+  EXPECT_LE(hi, bound);
+  EXPECT_LT(lo, -bound / 2);
+  EXPECT_GT(hi, bound / 2);
+}
+
+TEST(Dropout, ZeroesAndRescalesOnlyInTraining) {
+  nn::Dropout dropout(0.25f);
+  tx::array x = tx::ones({4000});
+  EXPECT_EQ(dropout(x).to_vector<float>(), x.to_vector<float>());
+  dropout.train();
+  std::vector<float> y = dropout(x).to_vector<float>();
+  int zeros = 0;
+  for (float v : y) {
+    if (v == 0.0f) {
+      ++zeros;
+    } else {
+      EXPECT_FLOAT_EQ(v, 1.0f / 0.75f);
+    }
+  }
+  EXPECT_NEAR(zeros / 4000.0, 0.25, 0.04);
+  EXPECT_THROW(nn::Dropout(1.0f), std::invalid_argument);
+}
+
 TEST(Activations, MatchTheirFormulas) {
   const std::vector<float> xs = {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f};
   tx::array x(xs, {5});

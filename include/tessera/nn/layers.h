@@ -1,7 +1,7 @@
-// Layers: Linear, Embedding, RMSNorm, LayerNorm, RoPE (as in mlx.nn).
+// Layers: Linear, Embedding, RMSNorm, LayerNorm, RoPE, Dropout (as in mlx.nn).
 //
-// Parameters start as float32 arrays of the right shape; loading a checkpoint replaces them
-// with the stored arrays, dtype and all.
+// Parameters start in float32 with MLX's initializers (lazily: a checkpoint that replaces them
+// means they are never computed); loading keeps the stored arrays, dtype and all.
 #pragma once
 
 #include "tessera/nn/module.h"
@@ -73,6 +73,17 @@ class RoPE : public Module {
   float base_;
   float scale_;
   std::optional<array> freqs_;
+};
+
+// Zeroes elements with probability p in training mode and scales the rest by 1 / (1 - p).
+class Dropout : public UnaryModule {
+ public:
+  explicit Dropout(float p = 0.5f);
+  std::string type_name() const override { return "Dropout"; }
+  array operator()(const array& x) override;
+
+ private:
+  float p_;
 };
 
 }  // namespace tessera::nn

@@ -2,6 +2,7 @@
 
 #include "tessera/nn/activations.h"
 #include "tessera/ops.h"
+#include "tessera/random.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +13,7 @@ namespace tessera::lm {
 
 SwitchLinear::SwitchLinear(int input_dims, int output_dims, int num_experts) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(input_dims));
-  register_parameter("weight", multiply(ones({num_experts, output_dims, input_dims}, float32), array(scale)));
+  register_parameter("weight", random::uniform(array(-scale), array(scale), {num_experts, output_dims, input_dims}));
 }
 
 int SwitchLinear::num_experts() const { return static_cast<int>(parameter("weight").shape(0)); }
