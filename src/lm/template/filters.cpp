@@ -172,7 +172,11 @@ Value do_indent(Renderer&, const Value& value, Args& args) {
   } else {
     out = lines.empty() ? "" : lines[0];
     for (size_t i = 1; i < lines.size(); ++i) {
-      out += "\n" + (lines[i].empty() ? "" : indentation + lines[i]);
+      out += '\n';
+      if (!lines[i].empty()) {
+        out += indentation;
+        out += lines[i];
+      }
     }
   }
   return Value(first ? indentation + out : out);

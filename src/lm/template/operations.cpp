@@ -156,7 +156,7 @@ Value get_attribute(const Value& object, std::string_view name) {
     }
     default: break;
   }
-  return Value::undefined("'" + object_description(object) + "' has no attribute '" + std::string(name) + "'");
+  return Value::undefined(std::string(1, '\'') + object_description(object) + "' has no attribute '" + std::string(name) + "'");
 }
 
 Value get_item(const Value& object, const Value& key) {
@@ -213,7 +213,7 @@ Value get_item(const Value& object, const Value& key) {
         return attribute;
       }
     }
-    return Value::undefined("'" + object_description(object) + "' has no attribute '" + key.as_string() + "'");
+    return Value::undefined(std::string(1, '\'') + object_description(object) + "' has no attribute '" + key.as_string() + "'");
   }
   return Value::undefined(object_description(object) + " has no element " + key.repr());
 }

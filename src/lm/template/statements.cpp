@@ -102,7 +102,9 @@ Value Renderer::lookup(std::string_view name) const {
   if (const Value* global = find_global(name)) {
     return *global;
   }
-  return Value::undefined("'" + std::string(name) + "' is undefined");
+  std::string hint = "'";
+  hint.append(name).append("' is undefined");
+  return Value::undefined(std::move(hint));
 }
 
 void Target::assign(Renderer& renderer, const Value& value, int line) const {

@@ -84,7 +84,8 @@ std::string python_float(double value) {
   }
   out += digits.substr(0, 1);
   if (digits.size() > 1) {
-    out += "." + digits.substr(1);
+    out += '.';
+    out += digits.substr(1);
   }
   char exp_text[16];
   std::snprintf(exp_text, sizeof(exp_text), "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
@@ -167,7 +168,7 @@ std::string Value::repr() const {
       return out + "}>";
     }
     case Kind::Callable: return "<function " + as_callable().name + ">";
-    case Kind::Object: return "<" + as_object().type_name() + " object>";
+    case Kind::Object: return std::string(1, '<').append(as_object().type_name()).append(" object>");
   }
   return "";
 }
