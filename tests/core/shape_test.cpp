@@ -295,3 +295,21 @@ TEST(Shape, Vjps) {
   check_vjp([](const std::vector<array>& x) { return tx::contiguous(tx::transpose(x[0])) + tx::copy(x[0] * 0.0f); },
             {iota({3, 3}) * 0.1f});
 }
+
+TEST(Shape, LargeTransposedCopies) {
+  // Big enough for the tiled transpose path, with ragged tile edges and a batch axis.
+  array a = iota({3, 70, 45});
+  array t = tx::contiguous(tx::swapaxes(a, 1, 2));
+  auto got = vals(t);
+  auto src = vals(a);
+  for (int b = 0; b < 3; ++b) {
+    for (int i = 0; i < 45; ++i) {
+      for (int j = 0; j < 70; ++j) ASSERT_EQ(got[(b * 45 + i) * 70 + j], src[(b * 70 + j) * 45 + i]);
+    }
+  }
+  array h = tx::astype(tx::transpose(iota({64, 96})), tx::bfloat16);
+  auto hv = vals(h);
+  for (int i = 0; i < 96; ++i) {
+    for (int j = 0; j < 64; ++j) ASSERT_EQ(hv[i * 64 + j], static_cast<float>(tx::bfloat16_t(j * 96.0f + i)));
+  }
+}

@@ -14,8 +14,50 @@ namespace tessera::cpu {
 
 namespace {
 
+// A transposed copy (source contiguous along the second-to-last axis, destination along the
+// last) goes through 16x16 tiles, so both sides touch whole cache lines.
+template <typename In, typename Out>
+bool copy_transposed(const In* src, Out* dst, const StridedLayout<2>& layout) {
+  const size_t nd = layout.shape.size();
+  if (nd < 2 || layout.strides[0][nd - 2] != 1 || layout.strides[0][nd - 1] == 1 || layout.strides[1][nd - 1] != 1 ||
+      layout.shape[nd - 1] < 32 || layout.shape[nd - 2] < 32) {
+    return false;
+  }
+  constexpr int64_t kTile = 16;
+  StridedLayout<2> outer;
+  outer.shape.assign(layout.shape.begin(), layout.shape.end() - 1);
+  for (int k = 0; k < 2; ++k) outer.strides[k].assign(layout.strides[k].begin(), layout.strides[k].end() - 1);
+  const int64_t rows = layout.shape[nd - 2], cols = layout.shape[nd - 1];
+  const int64_t src_col = layout.strides[0][nd - 1], dst_row = layout.strides[1][nd - 2];
+  const int64_t tiles = (rows + kTile - 1) / kTile;
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t i0 = (t % tiles) * kTile;
+      for_each_row(outer, t / tiles, t / tiles + 1, [&](const auto& off, int64_t, const auto&) {
+        const int64_t i1 = std::min(rows, i0 + kTile);
+        for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+          const int64_t j1 = std::min(cols, j0 + kTile);
+          for (int64_t i = i0; i < i1; ++i) {
+            const In* s = src + off[0] + i;
+            Out* d = dst + off[1] + i * dst_row;
+            for (int64_t j = j0; j < j1; ++j) d[j] = cast_to<Out>(s[j * src_col]);
+          }
+        }
+      });
+    }
+  };
+  const int64_t tasks = outer.num_rows() * tiles;
+  if (rows * cols * outer.num_rows() >= kParallelGrain && tasks > 1) {
+    parallel_for(tasks, 1, run);
+  } else {
+    run(0, tasks);
+  }
+  return true;
+}
+
 template <typename In, typename Out>
 void copy_rows(const In* src, Out* dst, const StridedLayout<2>& layout) {
+  if (copy_transposed(src, dst, layout)) return;
   auto rows = [&](int64_t begin, int64_t end) {
     for_each_row(layout, begin, end, [&](const auto& off, int64_t n, const auto& st) {
       const In* s = src + off[0];
