@@ -113,21 +113,41 @@ void UnpermuteImpl(const float* x, int64_t K, int bits, float* out) {
   });
 }
 
-// The float32 scales (or biases) of groups [g0, g0 + count).
+// The float32 scales (or biases) of groups [g0, g0 + count). A 16-bit float widens exactly:
+// bf16 by a shift, f16 through the scalar conversion.
 void load_params(const void* params, ScaleType t, int64_t g0, int64_t count, float* out) {
   switch (t) {
     case ScaleType::float32:
       std::copy_n(static_cast<const float*>(params) + g0, count, out);
       return;
-    case ScaleType::bfloat16:
-      for (int64_t i = 0; i < count; ++i)
-        out[i] = detail::bf16_bits_to_float(static_cast<const uint16_t*>(params)[g0 + i]);
+    case ScaleType::bfloat16: {
+      const DF df;
+      const DU du;
+      const hn::Rebind<uint16_t, DF> d16;
+      const auto* src = static_cast<const uint16_t*>(params) + g0;
+      const int64_t N = hn::Lanes(df);
+      int64_t i = 0;
+      for (; i + N <= count; i += N)
+        hn::StoreU(hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, src + i)))), df, out + i);
+      for (; i < count; ++i) out[i] = detail::bf16_bits_to_float(src[i]);
       return;
+    }
     case ScaleType::float16:
       for (int64_t i = 0; i < count; ++i)
         out[i] = detail::f16_bits_to_float(static_cast<const uint16_t*>(params)[g0 + i]);
       return;
   }
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  const DF df;
+  const int64_t N = hn::Lanes(df);
+  auto acc = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  float s = hn::GetLane(hn::SumOfLanes(df, acc));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
 }
 
 // The per-group values of one row (params [groups]) broadcast to the lanes of the block that
@@ -233,7 +253,7 @@ void GemvPass(const U& u, const float* xp, const float* xsums, const QuantizedMa
       for (int64_t i = nblocks * B; i < K; ++i) {
         result += static_cast<float>(extract_bits(row, i, w.bits)) * scales[i / gs] * xp[m * K + i];
       }
-      for (int64_t g = 0; g < G; ++g) result += biases[g] * xsums[m * G + g];
+      result += dot(biases.data(), xsums + m * G, G);
       y[m * ldy + n] = result;
     }
   }
