@@ -42,14 +42,18 @@ trap 'rm -f "$bench_json" "$membw_json"' EXIT
 
 "$build_dir/tessera" bench --model "$model" -p "$n_prompt" -n "$n_gen" -r "$reps" -t "$threads"
 "$build_dir/tessera" bench --model "$model" -p "$n_prompt" -n "$n_gen" -r "$reps" -t "$threads" --json > "$bench_json"
-TESSERA_NUM_THREADS=$threads "$build_dir/bench/membw_bench" --benchmark_format=json > "$membw_json"
+TESSERA_NUM_THREADS=$threads "$build_dir/bench/membw_bench" --benchmark_filter=BM_read --benchmark_format=json \
+  > "$membw_json"
 
 /usr/bin/python3 - "$bench_json" "$membw_json" <<'EOF'
 import json, sys
 bench = json.loads(open(sys.argv[1]).read().splitlines()[0])
 membw = json.load(open(sys.argv[2]))
-# The probe's best read bandwidth (bytes/s) over its benchmarks.
-bandwidth = max(b.get("bytes_per_second", 0) for b in membw["benchmarks"])
+# The probe's read bandwidth (bytes/s) at the benchmark's thread count (BM_read/<threads>/...).
+reads = [b for b in membw["benchmarks"] if b["name"].split("/")[1] == str(bench["threads"])]
+if not reads:
+    sys.exit(f"membw_bench has no BM_read result for {bench['threads']} threads")
+bandwidth = reads[0]["bandwidth"]
 limit = bandwidth / bench["weights_bytes"]
 print()
 print(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s ({bench['threads']} threads)")
