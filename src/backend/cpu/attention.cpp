@@ -1,7 +1,5 @@
 #include "backend/cpu/attention.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,7 +14,8 @@ namespace {
 
 constexpr int64_t kQueryBlock = 8;
 // From this many queries on (prefill, training) scores and outputs are GEMMs over blocks of
-// kGemmBlock queries; below it (decoding) each query row is its own dot-product loop.
+// kGemmBlock queries, one block per task; below it (decoding) each query row is its own
+// dot-product loop.
 constexpr int64_t kGemmMinQueries = 16;
 constexpr int64_t kGemmBlock = 64;
 
@@ -108,22 +107,6 @@ void attention_typed(const AttentionParams& p, const AttentionOperand& q, const 
   });
 }
 
-// A [rows, d] float32 view of an operand's rows (T is the storage type): the rows in place
-// for float32, otherwise converted into `scratch`.
-template <typename T>
-const float* f32_rows(const T* src, int64_t ld, int64_t rows, int64_t d, std::vector<float>& scratch,
-                      int64_t& ld_out) {
-  if constexpr (std::is_same_v<T, float>) {
-    ld_out = ld;
-    return src;
-  } else {
-    scratch.resize(rows * d);
-    for (int64_t r = 0; r < rows; ++r) load_row(src + r * ld, 1, scratch.data() + r * d, d);
-    ld_out = d;
-    return scratch.data();
-  }
-}
-
 // Softmax of one score row in place over its first n_keys entries, with entries from `limit`
 // on hidden; returns the normaliser, or 0 when no key is visible.
 float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
@@ -136,61 +119,79 @@ float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
   return simd::exp_shifted(row, m, row, n_keys);
 }
 
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
 template <typename T>
 void attention_gemm(const AttentionParams& p, const AttentionOperand& q, const AttentionOperand& k,
                     const AttentionOperand& v, const AttentionOperand& mask, T* out) {
   const int64_t group = p.Hq / p.Hkv;
+  const int64_t Tkp = round_up(p.Tk, simd::kGemmColumns), Dvp = round_up(p.Dv, simd::kGemmColumns);
   const T* qd = static_cast<const T*>(q.data);
   const T* kd = static_cast<const T*>(k.data);
   const T* vd = static_cast<const T*>(v.data);
-  std::vector<float> kbuf, vbuf, qbuf(kGemmBlock * p.D), scores(kGemmBlock * p.Tk), obuf(kGemmBlock * p.Dv);
-  for (int64_t b = 0; b < p.B; ++b) {
-    for (int64_t hk = 0; hk < p.Hkv; ++hk) {
-      int64_t ldk = 0, ldv = 0;
-      const float* kf = f32_rows(kd + b * k.strides[0] + hk * k.strides[1], k.strides[2], p.Tk, p.D, kbuf, ldk);
-      const float* vf = f32_rows(vd + b * v.strides[0] + hk * v.strides[1], v.strides[2], p.Tk, p.Dv, vbuf, ldv);
-      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
-        for (int64_t i0 = 0; i0 < p.Tq; i0 += kGemmBlock) {
-          const int64_t rows = std::min(kGemmBlock, p.Tq - i0);
-          const int64_t n_keys = p.causal ? std::clamp<int64_t>(i0 + rows - 1 + p.Tk - p.Tq + 1, 0, p.Tk) : p.Tk;
-          for (int64_t r = 0; r < rows; ++r) {
-            load_row(qd + b * q.strides[0] + h * q.strides[1] + (i0 + r) * q.strides[2], 1, qbuf.data() + r * p.D,
-                     p.D);
-          }
-          if (n_keys > 0) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_keys, p.D, p.scale, qbuf.data(), p.D, kf, ldk,
-                        0.0f, scores.data(), n_keys);
-          }
-          std::vector<float> norm(rows);
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t i = i0 + r;
-            float* row = scores.data() + r * n_keys;
-            if (p.softcap) {
-              const float cap = *p.softcap, inv_cap = 1.0f / *p.softcap;
-              for (int64_t j = 0; j < n_keys; ++j) row[j] = cap * std::tanh(row[j] * inv_cap);
-            }
-            if (p.mask_dtype) {
-              add_mask_row(*p.mask_dtype, mask.data, b * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2],
-                           mask.strides[3], n_keys, row);
-            }
-            const int64_t limit = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, n_keys) : n_keys;
-            norm[r] = softmax_scores(row, n_keys, limit);
-          }
-          if (n_keys > 0) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, p.Dv, n_keys, 1.0f, scores.data(), n_keys, vf,
-                        ldv, 0.0f, obuf.data(), p.Dv);
-          } else {
-            std::fill(obuf.begin(), obuf.end(), 0.0f);
-          }
-          for (int64_t r = 0; r < rows; ++r) {
-            float* o = obuf.data() + r * p.Dv;
-            simd::scale(o, norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
-            store_row(o, out + ((b * p.Hq + h) * p.Tq + i0 + r) * p.Dv, p.Dv);
-          }
-        }
+  // K^T and V of every (batch, kv head) in float32, zero-padded to whole kernel columns, so
+  // both products are plain row-major GEMMs shared by the heads of a group.
+  std::vector<float> kt(p.B * p.Hkv * p.D * Tkp, 0.0f), vp(p.B * p.Hkv * p.Tk * Dvp, 0.0f);
+  parallel_chunks(p.B * p.Hkv, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(p.D);
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / p.Hkv, hk = bh % p.Hkv;
+      float* ktb = kt.data() + bh * p.D * Tkp;
+      for (int64_t j = 0; j < p.Tk; ++j) {
+        load_row(kd + b * k.strides[0] + hk * k.strides[1] + j * k.strides[2], 1, row.data(), p.D);
+        for (int64_t d = 0; d < p.D; ++d) ktb[d * Tkp + j] = row[d];
+      }
+      float* vpb = vp.data() + bh * p.Tk * Dvp;
+      for (int64_t j = 0; j < p.Tk; ++j) {
+        load_row(vd + b * v.strides[0] + hk * v.strides[1] + j * v.strides[2], 1, vpb + j * Dvp, p.Dv);
       }
     }
-  }
+  });
+  const int64_t q_blocks = (p.Tq + kGemmBlock - 1) / kGemmBlock;
+  parallel_chunks(p.B * p.Hq * q_blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> qbuf(kGemmBlock * p.D), scores(kGemmBlock * Tkp), obuf(kGemmBlock * Dvp), norm(kGemmBlock);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / (p.Hq * q_blocks);
+      const int64_t h = (item / q_blocks) % p.Hq;
+      const int64_t bh = b * p.Hkv + h / group;
+      const int64_t i0 = (item % q_blocks) * kGemmBlock;
+      const int64_t rows = std::min(kGemmBlock, p.Tq - i0);
+      const int64_t n_keys = p.causal ? std::clamp<int64_t>(i0 + rows + p.Tk - p.Tq, 0, p.Tk) : p.Tk;
+      const int64_t n_cols = round_up(n_keys, simd::kGemmColumns);
+      for (int64_t r = 0; r < rows; ++r) {
+        load_row(qd + b * q.strides[0] + h * q.strides[1] + (i0 + r) * q.strides[2], 1, qbuf.data() + r * p.D, p.D);
+      }
+      if (n_keys > 0) {
+        simd::gemm_nn(rows, n_cols, p.D, p.scale, qbuf.data(), p.D, kt.data() + bh * p.D * Tkp, Tkp, scores.data(),
+                      n_cols);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t i = i0 + r;
+        float* row = scores.data() + r * n_cols;
+        if (p.softcap) {
+          const float cap = *p.softcap, inv_cap = 1.0f / *p.softcap;
+          for (int64_t j = 0; j < n_keys; ++j) row[j] = cap * std::tanh(row[j] * inv_cap);
+        }
+        if (p.mask_dtype) {
+          add_mask_row(*p.mask_dtype, mask.data, b * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2],
+                       mask.strides[3], n_keys, row);
+        }
+        const int64_t limit = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, n_keys) : n_keys;
+        norm[r] = softmax_scores(row, n_keys, limit);
+      }
+      if (n_keys > 0) {
+        simd::gemm_nn(rows, Dvp, n_keys, 1.0f, scores.data(), n_cols, vp.data() + bh * p.Tk * Dvp, Dvp, obuf.data(),
+                      Dvp);
+      } else {
+        std::fill(obuf.begin(), obuf.end(), 0.0f);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        float* o = obuf.data() + r * Dvp;
+        simd::scale(o, norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
+        store_row(o, out + ((b * p.Hq + h) * p.Tq + i0 + r) * p.Dv, p.Dv);
+      }
+    }
+  });
 }
 
 }  // namespace

@@ -134,6 +134,55 @@ void RotatePairsImpl(float* a, float* b, const float* cos, const float* sin, int
   }
 }
 
+// Register-blocked outer-product kernel: 4 rows of A times two vectors of B columns per step.
+void GemmNNImpl(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                int64_t ldb, float* C, int64_t ldc) {
+  const D d;
+  const int64_t L = hn::Lanes(d);
+  const auto va = hn::Set(d, alpha);
+  for (int64_t n0 = 0; n0 < N; n0 += 2 * L) {
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+      auto c00 = hn::Zero(d), c01 = hn::Zero(d), c10 = hn::Zero(d), c11 = hn::Zero(d);
+      auto c20 = hn::Zero(d), c21 = hn::Zero(d), c30 = hn::Zero(d), c31 = hn::Zero(d);
+      const float* a = A + m * lda;
+      for (int64_t k = 0; k < K; ++k) {
+        const auto b0 = hn::LoadU(d, B + k * ldb + n0), b1 = hn::LoadU(d, B + k * ldb + n0 + L);
+        const auto a0 = hn::Set(d, a[k]), a1 = hn::Set(d, a[lda + k]);
+        const auto a2 = hn::Set(d, a[2 * lda + k]), a3 = hn::Set(d, a[3 * lda + k]);
+        c00 = hn::MulAdd(a0, b0, c00);
+        c01 = hn::MulAdd(a0, b1, c01);
+        c10 = hn::MulAdd(a1, b0, c10);
+        c11 = hn::MulAdd(a1, b1, c11);
+        c20 = hn::MulAdd(a2, b0, c20);
+        c21 = hn::MulAdd(a2, b1, c21);
+        c30 = hn::MulAdd(a3, b0, c30);
+        c31 = hn::MulAdd(a3, b1, c31);
+      }
+      float* c = C + m * ldc + n0;
+      hn::StoreU(hn::Mul(va, c00), d, c);
+      hn::StoreU(hn::Mul(va, c01), d, c + L);
+      hn::StoreU(hn::Mul(va, c10), d, c + ldc);
+      hn::StoreU(hn::Mul(va, c11), d, c + ldc + L);
+      hn::StoreU(hn::Mul(va, c20), d, c + 2 * ldc);
+      hn::StoreU(hn::Mul(va, c21), d, c + 2 * ldc + L);
+      hn::StoreU(hn::Mul(va, c30), d, c + 3 * ldc);
+      hn::StoreU(hn::Mul(va, c31), d, c + 3 * ldc + L);
+    }
+    for (; m < M; ++m) {
+      auto c0 = hn::Zero(d), c1 = hn::Zero(d);
+      const float* a = A + m * lda;
+      for (int64_t k = 0; k < K; ++k) {
+        const auto ak = hn::Set(d, a[k]);
+        c0 = hn::MulAdd(ak, hn::LoadU(d, B + k * ldb + n0), c0);
+        c1 = hn::MulAdd(ak, hn::LoadU(d, B + k * ldb + n0 + L), c1);
+      }
+      hn::StoreU(hn::Mul(va, c0), d, C + m * ldc + n0);
+      hn::StoreU(hn::Mul(va, c1), d, C + m * ldc + n0 + L);
+    }
+  }
+}
+
 // Loads Lanes(d) floats from float32, bf16 or f16 storage.
 template <class DF, typename T>
 HWY_INLINE hn::Vec<DF> LoadAsF32(DF d, const T* p) {
@@ -233,6 +282,7 @@ HWY_EXPORT(ScaleImpl);
 HWY_EXPORT(ExpShiftedImpl);
 HWY_EXPORT(ScaleWeightedImpl);
 HWY_EXPORT(RotatePairsImpl);
+HWY_EXPORT(GemmNNImpl);
 HWY_EXPORT(DotRowsF32);
 HWY_EXPORT(DotRowsBF16);
 HWY_EXPORT(DotRowsF16);
@@ -253,6 +303,10 @@ void scale_weighted(const float* x, float s, const float* w, float* out, int64_t
   HWY_DYNAMIC_DISPATCH(ScaleWeightedImpl)(x, s, w, out, n);
 }
 
+void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+             float* C, int64_t ldc) {
+  HWY_DYNAMIC_DISPATCH(GemmNNImpl)(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+}
 void rotate_pairs(float* a, float* b, const float* cos, const float* sin, int64_t n) {
   HWY_DYNAMIC_DISPATCH(RotatePairsImpl)(a, b, cos, sin, n);
 }

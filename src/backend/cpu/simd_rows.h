@@ -23,6 +23,12 @@ void scale_weighted(const float* x, float s, const float* w, float* out, int64_t
 // Rotates the pairs (a[i], b[i]) in place by the angles whose cosines and sines are given.
 void rotate_pairs(float* a, float* b, const float* cos, const float* sin, int64_t n);
 
+// C = alpha * A @ B for row-major A [M, K] (lda), B [K, N] (ldb) and C [M, N] (ldc), with N a
+// multiple of kGemmColumns (callers pad B and C). Single-threaded: attention runs one per task.
+inline constexpr int64_t kGemmColumns = 32;
+void gemm_nn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+             float* C, int64_t ldc);
+
 // Attention inner loops over n rows of a matrix (rows ld elements apart) whose elements are
 // float32 or raw bf16 / f16 bits:
 //   out[j] = dot(q, row_j) for j < n, over d features;
