@@ -221,6 +221,39 @@ TEST_P(ModelConformance, GreedyDecodingWithCacheMatchesReference) {
   }
 }
 
+TEST_P(ModelConformance, ChunkedPrefillWithCacheMatchesOnePass) {
+  // A long first chunk, then chunks of 4 and 3 tokens against the cache: they attend to cached
+  // keys through a mask (and across sliding windows), as generation's chunked prefill does.
+  // (The first chunk is long because LongRoPE, as in transformers, picks its factors from the
+  // length of each call; the reference is one call.)
+  const std::vector<float> ref = reference_logits("logits");
+  const size_t T = input_ids_.size();
+  ASSERT_GT(T, 7u);
+  lm::Cache cache = loaded_.model->make_cache();
+  std::vector<tx::array> chunks;
+  for (auto [start, end] : {std::pair{size_t{0}, T - 7}, {T - 7, T - 3}, {T - 3, T}}) {
+    std::vector<int> chunk(input_ids_.begin() + static_cast<std::ptrdiff_t>(start),
+                           input_ids_.begin() + static_cast<std::ptrdiff_t>(end));
+    chunks.push_back((*loaded_.model)(token_row(chunk), &cache));
+  }
+  const std::vector<float> ours = tx::concatenate(chunks, 1).to_vector<float>();
+  ASSERT_EQ(ours.size(), ref.size());
+  EXPECT_LE(max_abs_diff(ours, ref), logits_tolerance(ref));
+}
+
+TEST_P(ModelConformance, BatchRowsMatchSingleSequences) {
+  std::vector<int> reversed(input_ids_.rbegin(), input_ids_.rend());
+  std::vector<int> both = input_ids_;
+  both.insert(both.end(), reversed.begin(), reversed.end());
+  const auto T = static_cast<int64_t>(input_ids_.size());
+  tx::array batched = (*loaded_.model)(tx::array(both, {2, T}, tx::int32));
+  tx::array first = (*loaded_.model)(token_row(input_ids_));
+  tx::array second = (*loaded_.model)(token_row(reversed));
+  const float tol = 1e-5f * max_abs(first.to_vector<float>()) + (bf16_ ? 2e-2f : 0.0f);
+  EXPECT_TRUE(tx::allclose(tx::slice(batched, {0, 0, 0}, {1, T, batched.shape(2)}), first, 0, tol));
+  EXPECT_TRUE(tx::allclose(tx::slice(batched, {1, 0, 0}, {2, T, batched.shape(2)}), second, 0, tol));
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return info.param.model + (info.param.legacy ? "_legacy_config" : "");
 }
