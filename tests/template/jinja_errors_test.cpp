@@ -76,6 +76,34 @@ TEST(JinjaSyntaxErrors, UnknownFiltersInConditionalCodeFailOnlyWhenEvaluated) {
   EXPECT_THAT(syntax_error("{% for a in [] %}{{ x|nope }}{% endfor %}"), HasSubstr("no filter named 'nope'"));
 }
 
+TEST(JinjaSyntaxErrors, DeepNestingIsAnErrorNotACrash) {
+  EXPECT_THAT(syntax_error("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}"),
+              HasSubstr("nested too deeply"));
+  EXPECT_THAT(syntax_error("{{ " + std::string(100000, '-') + "1 }}"), HasSubstr("nested too deeply"));
+  std::string sum = "{{ 1";
+  for (int i = 0; i < 100000; ++i) {
+    sum += " + 1";
+  }
+  EXPECT_THAT(syntax_error(sum + " }}"), HasSubstr("expression too long"));
+  std::string filters = "{{ x";
+  for (int i = 0; i < 5000; ++i) {
+    filters += "|trim";
+  }
+  EXPECT_THAT(syntax_error(filters + " }}"), HasSubstr("expression too long"));
+  std::string ifs;
+  for (int i = 0; i < 10000; ++i) {
+    ifs += "{% if true %}";
+  }
+  EXPECT_THAT(syntax_error(ifs), HasSubstr("nested too deeply"));
+}
+
+TEST(JinjaRuntimeErrors, RunawayMacroRecursionIsAnError) {
+  EXPECT_THAT(render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+              HasSubstr("maximum macro recursion depth (200) exceeded in 'f'"));
+  EXPECT_EQ(Template("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }}").render(Value::dict()),
+            "54321");
+}
+
 TEST(JinjaSyntaxErrors, MalformedStatements) {
   EXPECT_THAT(syntax_error("{% for x %}{% endfor %}"), HasSubstr("expected 'in'"));
   EXPECT_THAT(syntax_error("{% set = 1 %}"), HasSubstr("expected a name"));

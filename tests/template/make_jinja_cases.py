@@ -111,7 +111,7 @@ CASES = [
     # filters
     ("filters_strings", "[{{ s|trim }}] [{{ s|upper }}] [{{ s|lower }}] [{{ s|title }}] [{{ 'hello wORLD'|capitalize }}] [{{ 'x-ray (test) [a] <b> o\\'neil'|title }}] [{{ s|replace('l', 'L') }}] [{{ s|replace('l', 'L', 2) }}] [{{ s|length }}] [{{ u|length }}] [{{ u|upper }}] [{{ 'xxhixx'|trim('x') }}]"),
     ("filter_tojson", "{{ tools|tojson }}\n{{ messages[2]|tojson }}\n{{ {'u': 'é\"\\\\\\n', 'f': 1.0, 'n': none, 'b': [true, false], 'e': {}, 'l': []}|tojson }}\n{{ 'x'|tojson }} {{ 3|tojson }} {{ none|tojson }}"),
-    ("filter_tojson_indent", "{{ tools|tojson(indent=2) }}\n{{ {'a': [], 'b': {}, 'c': [1, [2]]}|tojson(indent=4) }}\n{{ {'b': 1, 'a': 2}|tojson(sort_keys=true) }}\n{{ 'é'|tojson(ensure_ascii=true) }}"),
+    ("filter_tojson_indent", "{{ tools|tojson(indent=2) }}\n{{ {'a': [], 'b': {}, 'c': [1, [2]]}|tojson(indent=4) }}\n{{ {'b': 1, 'a': 2}|tojson(sort_keys=true) }}\n{{ 'é'|tojson(ensure_ascii=true) }}\n{{ {'a': [1, 2]}|tojson(separators=(',', ':')) }}\n{{ {'a': [1]}|tojson(indent=1, separators=(';', '=')) }}"),
     ("filter_default", "{{ nope|default('d') }} {{ nope|d('short') }} {{ none|default('x') }} {{ ''|default('empty', true) }} {{ 0|default(5, boolean=true) }} {{ n|default(0) }} [{{ nope|default }}]"),
     ("filter_join_list_first_last", "{{ xs|join(', ') }} {{ words|join }} {{ people|join('/', attribute='name') }} {{ xs|first }} {{ xs|last }} {{ 'abc'|first }} {{ 'abc'|last }} {{ 'ab'|list }} {{ d|list }} {{ range(3)|list }} [{{ []|first }}]"),
     ("filter_items_dictsort", "{{ d|items|list }} {{ d|dictsort }} {{ d|dictsort(reverse=true) }} {{ {'b': 2, 'A': 3, 'a': 1}|dictsort }} {{ {'b': 2, 'a': 1, 'c': 0}|dictsort(by='value') }}"),

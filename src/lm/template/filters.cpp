@@ -353,17 +353,21 @@ Value do_items(Renderer&, const Value& value, Args&) {
   return Value(std::move(out));
 }
 
+// transformers' tojson: json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
 Value do_tojson(Renderer&, const Value& value, Args& args) {
   bool ensure_ascii = flag(args, 0, "ensure_ascii");
   const Value* indent_arg = arg(args, 1, "indent");
   int indent = (indent_arg && !indent_arg->is_none()) ? static_cast<int>(integer(*indent_arg, "indent")) : -1;
   const Value* separators = arg(args, 2, "separators");
   bool sort_keys = flag(args, 3, "sort_keys");
-  std::string json = to_json(value, indent, sort_keys, ensure_ascii);
-  if (separators && !separators->is_none()) {
-    throw EvalError("tojson: custom separators are not supported");
+  if (!separators || separators->is_none()) {
+    return Value(to_json(value, indent, sort_keys, ensure_ascii));
   }
-  return Value(std::move(json));
+  List pair = separators->is_list() ? separators->as_list() : List{};
+  if (pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+    throw EvalError("tojson separators must be a pair of strings (item_separator, key_separator)");
+  }
+  return Value(to_json(value, indent, sort_keys, ensure_ascii, pair[0].as_string(), pair[1].as_string()));
 }
 
 // map/select/reject/selectattr/rejectattr share the "apply a filter or test per item" shape.

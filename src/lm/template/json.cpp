@@ -18,7 +18,11 @@ Value convert(const Json& json) {
     case nlohmann::json::value_t::null: return Value::none();
     case nlohmann::json::value_t::boolean: return Value(json.template get<bool>());
     case nlohmann::json::value_t::number_integer: return Value(json.template get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: return Value(static_cast<int64_t>(json.template get<uint64_t>()));
+    case nlohmann::json::value_t::number_unsigned: {
+      uint64_t u = json.template get<uint64_t>();
+      // Beyond int64 (Python would keep an exact int): the nearest float is the best we can do.
+      return u > static_cast<uint64_t>(INT64_MAX) ? Value(static_cast<double>(u)) : Value(static_cast<int64_t>(u));
+    }
     case nlohmann::json::value_t::number_float: return Value(json.template get<double>());
     case nlohmann::json::value_t::string: return Value(json.template get_ref<const std::string&>());
     case nlohmann::json::value_t::array: {
@@ -116,6 +120,8 @@ struct JsonWriter {
   int indent;
   bool sort_keys;
   bool ensure_ascii;
+  std::string item_separator;
+  std::string key_separator;
   std::string out;
 
   void newline(int level) {
@@ -140,7 +146,7 @@ struct JsonWriter {
         out += '[';
         for (size_t i = 0; i < items.size(); ++i) {
           if (i) {
-            out += indent >= 0 ? "," : ", ";
+            out += item_separator;
           }
           if (indent >= 0) {
             newline(level + 1);
@@ -168,13 +174,13 @@ struct JsonWriter {
         out += '{';
         for (size_t i = 0; i < entries.size(); ++i) {
           if (i) {
-            out += indent >= 0 ? "," : ", ";
+            out += item_separator;
           }
           if (indent >= 0) {
             newline(level + 1);
           }
           append_json_string(out, entries[i].first, ensure_ascii);
-          out += ": ";
+          out += key_separator;
           write(*entries[i].second, level + 1);
         }
         if (indent >= 0) {
@@ -191,7 +197,12 @@ struct JsonWriter {
 }  // namespace
 
 std::string to_json(const Value& value, int indent, bool sort_keys, bool ensure_ascii) {
-  JsonWriter writer{indent, sort_keys, ensure_ascii, {}};
+  return to_json(value, indent, sort_keys, ensure_ascii, indent >= 0 ? "," : ", ", ": ");
+}
+
+std::string to_json(const Value& value, int indent, bool sort_keys, bool ensure_ascii, std::string_view item_separator,
+                    std::string_view key_separator) {
+  JsonWriter writer{indent, sort_keys, ensure_ascii, std::string(item_separator), std::string(key_separator), {}};
   writer.write(value, 0);
   return std::move(writer.out);
 }

@@ -119,7 +119,33 @@ class Parser {
     }
   }
 
+  // Bounds the parser's recursion so that absurdly nested input is an error, not a crash.
+  class NestingGuard {
+   public:
+    explicit NestingGuard(Parser& parser) : parser_(parser) {
+      if (++parser.nesting_ > kMaxNesting) {
+        parser.fail("template nested too deeply (more than " + std::to_string(kMaxNesting) + " levels)");
+      }
+    }
+    ~NestingGuard() { --parser_.nesting_; }
+    NestingGuard(const NestingGuard&) = delete;
+    NestingGuard& operator=(const NestingGuard&) = delete;
+
+   private:
+    static constexpr int kMaxNesting = 200;
+    Parser& parser_;
+  };
+
+  // Operator chains (a + b + ...) build left-deep trees; bound them like nesting.
+  void count_link(int& links) {
+    constexpr int kMaxChain = 1000;
+    if (++links > kMaxChain) {
+      fail("expression too long (more than " + std::to_string(kMaxChain) + " chained operations)");
+    }
+  }
+
   NodePtr parse_statement() {
+    NestingGuard nesting(*this);
     const Token& t = current();
     const std::string name = t.value;
     std::string saved_open = open_tag_;
@@ -396,7 +422,9 @@ class Parser {
 
   ExprPtr parse_or() {
     ExprPtr lhs = parse_and();
+    int links = 0;
     while (is_name("or")) {
+      count_link(links);
       int line = next().line;
       lhs = std::make_unique<BinaryExpr>(line, "or", std::move(lhs), parse_and());
     }
@@ -405,7 +433,9 @@ class Parser {
 
   ExprPtr parse_and() {
     ExprPtr lhs = parse_not();
+    int links = 0;
     while (is_name("and")) {
+      count_link(links);
       int line = next().line;
       lhs = std::make_unique<BinaryExpr>(line, "and", std::move(lhs), parse_not());
     }
@@ -414,6 +444,7 @@ class Parser {
 
   ExprPtr parse_not() {
     if (is_name("not")) {
+      NestingGuard nesting(*this);
       int line = next().line;
       return std::make_unique<UnaryExpr>(line, "not", parse_not());
     }
@@ -446,6 +477,9 @@ class Parser {
         compare->first = std::move(first);
       }
       compare->rest.emplace_back(op, parse_math1());
+      if (compare->rest.size() > 1000) {
+        fail("expression too long (more than 1000 chained comparisons)");
+      }
     }
     if (compare) {
       return compare;
@@ -455,10 +489,12 @@ class Parser {
 
   ExprPtr parse_binary_level(std::initializer_list<std::string_view> ops, ExprPtr (Parser::*operand)()) {
     ExprPtr lhs = (this->*operand)();
+    int links = 0;
     while (true) {
       bool matched = false;
       for (auto op : ops) {
         if (is_op(op)) {
+          count_link(links);
           int line = next().line;
           lhs = std::make_unique<BinaryExpr>(line, std::string(op), std::move(lhs), (this->*operand)());
           matched = true;
@@ -481,6 +517,7 @@ class Parser {
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       const Token& t = next();
+      NestingGuard nesting(*this);
       node = std::make_unique<UnaryExpr>(t.line, t.value, parse_unary(false));
     } else {
       node = parse_primary();
@@ -493,6 +530,7 @@ class Parser {
   }
 
   ExprPtr parse_primary() {
+    NestingGuard nesting(*this);
     const Token& t = current();
     switch (t.type) {
       case TokenType::Name: {
@@ -580,7 +618,9 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
+    int links = 0;
     while (true) {
+      count_link(links);
       if (is_op(".")) {
         int line = next().line;
         const Token& t = current();
@@ -700,7 +740,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_chain(ExprPtr node) {
+    int links = 0;
     while (true) {
+      count_link(links);
       if (skip_op("|")) {
         node = parse_filter(std::move(node));
       } else if (is_name("is")) {
@@ -763,6 +805,7 @@ class Parser {
   std::vector<Token> tokens_;
   std::vector<UnknownName> unknown_names_;
   bool soft_ = false;
+  int nesting_ = 0;
   size_t pos_ = 0;
   std::string tag_name_;
   std::string open_tag_ = "template";

@@ -66,6 +66,7 @@ class Renderer {
   std::shared_ptr<Scope> scope;
   std::string* out;
   Flow flow = Flow::Normal;
+  int call_depth = 0;  // nested macro calls, bounded to turn runaway recursion into an error
 
  private:
   const Value& variables_;
@@ -97,6 +98,9 @@ bool less_than(const Value& lhs, const Value& rhs);
 List iterate(const Value& value);
 int64_t length(const Value& value);
 std::string python_float(double value);
+// json.dumps with explicit separators (its `separators=(item, key)` argument).
+std::string to_json(const Value& value, int indent, bool sort_keys, bool ensure_ascii, std::string_view item_separator,
+                    std::string_view key_separator);
 std::string python_repr_string(std::string_view s);
 
 }  // namespace tessera::jinja

@@ -79,6 +79,8 @@ class ScopeGuard {
   std::shared_ptr<Scope> saved_;
 };
 
+constexpr int kMaxCallDepth = 200;
+
 std::shared_ptr<Scope> child_scope(const std::shared_ptr<Scope>& parent) {
   auto scope = std::make_shared<Scope>();
   scope->parent = parent;
@@ -227,6 +229,15 @@ Value MacroNode::make_macro(Renderer& renderer) const {
       throw EvalError("macro '" + macro->name + "' takes not more than " + std::to_string(macro->params.size()) +
                       " argument(s)");
     }
+    if (r.call_depth >= kMaxCallDepth) {
+      throw EvalError("maximum macro recursion depth (" + std::to_string(kMaxCallDepth) + ") exceeded in '" +
+                      macro->name + "'");
+    }
+    ++r.call_depth;
+    struct DepthGuard {
+      Renderer& r;
+      ~DepthGuard() { --r.call_depth; }
+    } depth_guard{r};
     ScopeGuard guard(r, child_scope(definition_scope));
     for (const auto& [key, value] : args.keyword) {
       bool known = key == "caller";
