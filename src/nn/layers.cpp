@@ -48,7 +48,11 @@ array RMSNorm::operator()(const array& x) {
   if (!unit_offset_) {
     return fast::rms_norm(x, w, eps_);
   }
-  return fast::rms_norm(x, add(astype(w, float32), array(1.0f)), eps_);
+  // 1 + weight is computed once per weight array, not on every call.
+  if (!offset_scale_ || offset_scale_->first.id() != w.id()) {
+    offset_scale_.emplace(w, add(astype(w, float32), array(1.0f)));
+  }
+  return fast::rms_norm(x, offset_scale_->second, eps_);
 }
 
 LayerNorm::LayerNorm(int dims, float eps, bool affine, bool bias) : eps_(eps) {

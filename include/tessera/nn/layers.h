@@ -7,6 +7,7 @@
 #include "tessera/nn/module.h"
 
 #include <optional>
+#include <utility>
 
 namespace tessera::nn {
 
@@ -44,6 +45,8 @@ class RMSNorm : public UnaryModule {
  private:
   float eps_;
   bool unit_offset_;
+  // (weight, 1 + weight in float32); holding the weight keeps its id from being reused.
+  std::optional<std::pair<array, array>> offset_scale_;
 };
 
 class LayerNorm : public UnaryModule {
