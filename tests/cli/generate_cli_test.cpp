@@ -63,3 +63,18 @@ TEST(GenerateCli, SeededSamplingIsReproducible) {
   EXPECT_EQ(a.out, b.out);
   EXPECT_GT(a.out.size(), 20u);
 }
+
+TEST(GenerateCli, MaxKvSize) {
+  auto ref = demo_references()[0];
+  // A window larger than prompt + completion changes nothing.
+  auto r = run_cli({"generate", "-p", ref["prompt"], "-m", "60", "--max-kv-size", "100", "--verbose", "false"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ref["completion_text"].get<std::string>() + "\n");
+  // A small one keeps generating past it.
+  auto small = run_cli({"generate", "-p", ref["prompt"], "-m", "80", "--max-kv-size", "16"});
+  ASSERT_EQ(small.exit_code, 0) << small.err;
+  EXPECT_NE(small.out.find("Generation: 80 tokens"), std::string::npos) << small.out;
+  auto bad = run_cli({"generate", "-p", ref["prompt"], "--max-kv-size", "3"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--max-kv-size"), std::string::npos) << bad.err;
+}
