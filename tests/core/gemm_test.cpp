@@ -98,7 +98,10 @@ TEST(GemmBf16, AlphaBetaAndLeadingDimensions) {
 }
 
 TEST(GemmBf16, LargeEnoughToUseEveryThreadAndBlock) {
-  check_gemm({false, true, 130, 1100, 600});
+  check_gemm({false, true, 130, 1100, 200});
+  // Several K blocks: later blocks accumulate into C (with beta applied once).
+  check_gemm({false, true, 31, 150, 2100, 1.0f, 0.5f});
+  check_gemm({true, false, 9, 70, 2049});
 }
 
 TEST(GemmBf16, BetaZeroIgnoresNaNInC) {
