@@ -166,8 +166,9 @@ class ModelConformance : public ::testing::TestWithParam<Case> {
 TEST_P(ModelConformance, LoadsWithoutTokenizer) {
   EXPECT_EQ(loaded_.tokenizer, nullptr);
   EXPECT_EQ(loaded_.model->model_type(), loaded_.config.at("model_type").get<std::string>());
+  const json eos = read_json(source_ / "generation_config.json").at("eos_token_id");
   EXPECT_EQ(loaded_.generation_config.eos_token_ids,
-            std::vector<int>{read_json(source_ / "generation_config.json").at("eos_token_id").get<int>()});
+            eos.is_array() ? eos.get<std::vector<int>>() : std::vector<int>{eos.get<int>()});
 }
 
 TEST_P(ModelConformance, ForwardLogitsMatchReference) {
