@@ -40,7 +40,6 @@ bench_json=$(mktemp)
 membw_json=$(mktemp)
 trap 'rm -f "$bench_json" "$membw_json"' EXIT
 
-"$build_dir/tessera" bench --model "$model" -p "$n_prompt" -n "$n_gen" -r "$reps" -t "$threads"
 "$build_dir/tessera" bench --model "$model" -p "$n_prompt" -n "$n_gen" -r "$reps" -t "$threads" --json > "$bench_json"
 TESSERA_NUM_THREADS=$threads "$build_dir/bench/membw_bench" --benchmark_filter=BM_read --benchmark_format=json \
   > "$membw_json"
@@ -58,7 +57,8 @@ limit = bandwidth / bench["weights_bytes"]
 print()
 print(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s ({bench['threads']} threads)")
 print(f"weights per token: {bench['weights_bytes'] / 1e9:.3f} GB -> tg limit {limit:.1f} t/s")
-print(f"pp{bench['n_prompt']}: {bench['pp_tps']:.1f} t/s")
-print(f"tg{bench['n_gen']}: {bench['tg_tps']:.2f} t/s = {100 * bench['tg_tps'] / limit:.0f} % of the bandwidth limit")
+print(f"pp{bench['n_prompt']}: {bench['pp_tps']:.1f} t/s (runs: {', '.join(f'{x:.1f}' for x in bench['pp_tps_all'])})")
+print(f"tg{bench['n_gen']}: {bench['tg_tps']:.2f} t/s (runs: {', '.join(f'{x:.2f}' for x in bench['tg_tps_all'])})"
+      f" = {100 * bench['tg_tps'] / limit:.0f} % of the bandwidth limit")
 print(f"peak memory: {bench['peak_memory_bytes'] / 1e9:.3f} GB, load: {bench['load_seconds']:.3f} s")
 EOF
