@@ -171,6 +171,14 @@ TEST_P(ModelConformance, LoadsWithoutTokenizer) {
             eos.is_array() ? eos.get<std::vector<int>>() : std::vector<int>{eos.get<int>()});
 }
 
+TEST_P(ModelConformance, RejectsBadTokens) {
+  const int vocab = loaded_.model->vocab_size();
+  EXPECT_THROW((*loaded_.model)(token_row({1, vocab})), std::out_of_range);
+  EXPECT_THROW((*loaded_.model)(token_row({-1})), std::out_of_range);
+  EXPECT_THROW((*loaded_.model)(tx::array({1.0f, 2.0f})), std::invalid_argument);
+  EXPECT_THROW((*loaded_.model)(tx::array(std::vector<float>{1.0f, 2.0f}, {1, 2})), std::invalid_argument);
+}
+
 TEST_P(ModelConformance, ForwardLogitsMatchReference) {
   const std::vector<float> ours = forward_logits();
   const std::vector<float> ref = reference_logits("logits");

@@ -273,6 +273,19 @@ array TransformerLM::operator()(const array& tokens, Cache* cache) {
     throw std::invalid_argument("[" + model_type() + "] tokens must be [batch, length], got " +
                                 std::to_string(tokens.ndim()) + " dimensions");
   }
+  if (!is_integral(tokens.dtype())) {
+    throw std::invalid_argument("[" + model_type() + "] tokens must be integers, got " + to_string(tokens.dtype()));
+  }
+  if (tokens.is_evaluated()) {
+    // Ids from the caller (not computed in the graph) are checked: an embedding lookup would
+    // silently clamp them.
+    for (int64_t id : array(tokens).to_vector<int64_t>()) {
+      if (id < 0 || id >= vocab_size()) {
+        throw std::out_of_range("[" + model_type() + "] token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                std::to_string(vocab_size()) + ")");
+      }
+    }
+  }
   if (cache && static_cast<int>(cache->size()) != num_layers()) {
     throw std::invalid_argument("[" + model_type() + "] the cache has " + std::to_string(cache->size()) +
                                 " layers, the model " + std::to_string(num_layers()));
