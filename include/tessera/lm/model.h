@@ -53,8 +53,8 @@ struct GenerationConfig {
 struct LoadOptions {
   // Casts every floating-point weight to this dtype (otherwise weights keep the stored one).
   std::optional<Dtype> dtype;
-  // A LoRA adapter folder (adapters.safetensors + adapter_config.json) for the fine-tuning
-  // layer to apply on top of the loaded model; load() itself does not read it.
+  // A LoRA adapter folder (adapters.safetensors + adapter_config.json) applied on top of the
+  // loaded model.
   std::string adapter_path;
 };
 
