@@ -25,12 +25,17 @@ namespace tessera::cli {
 struct ModelFlags {
   std::string model;
   std::string dtype;
+  std::string adapter_path;
 };
 
-inline void add_model_flags(CLI::App& app, ModelFlags& flags) {
+// `adapter_flag`: offer --adapter-path (a LoRA adapter folder applied on load).
+inline void add_model_flags(CLI::App& app, ModelFlags& flags, bool adapter_flag = true) {
   flags.model = default_model_path();
   app.add_option("--model", flags.model, "Model folder (Hugging Face layout)")->capture_default_str();
   app.add_option("--dtype", flags.dtype, "Cast the weights to this dtype (float32, bfloat16, float16)");
+  if (adapter_flag) {
+    app.add_option("--adapter-path", flags.adapter_path, "Folder of a LoRA adapter to apply to the model");
+  }
 }
 
 inline lm::LoadedModel load_model(const ModelFlags& flags) {
@@ -42,6 +47,7 @@ inline lm::LoadedModel load_model(const ModelFlags& flags) {
     }
     options.dtype = d;
   }
+  options.adapter_path = flags.adapter_path;
   lm::LoadedModel loaded = lm::load(flags.model, options);
   if (!loaded.tokenizer) {
     throw std::runtime_error(flags.model + ": no tokenizer (tokenizer.json or tokenizer.model) in the model folder.");

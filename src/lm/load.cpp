@@ -4,6 +4,7 @@
 #include "tessera/lm/model.h"
 #include "tessera/lm/quantize.h"
 #include "tessera/lm/tokenizer.h"
+#include "tessera/lm/tuner.h"
 #include "tessera/ops.h"
 
 #include <algorithm>
@@ -187,6 +188,9 @@ LoadedModel load(const std::string& path, const LoadOptions& options) {
     parameters.push_back(w);
   }
   eval(parameters);
+  if (!options.adapter_path.empty()) {
+    apply_adapters(*loaded.model, options.adapter_path);
+  }
 
   if (has_tokenizer(dir)) {
     loaded.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_folder(path));

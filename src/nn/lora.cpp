@@ -111,11 +111,11 @@ namespace {
 std::vector<std::string> last_blocks(const Module& model, int num_layers) {
   auto [path, layers] = find_layers(model);
   const int n = static_cast<int>(layers->children().size());
-  if (num_layers < -1 || num_layers == 0 || num_layers > n) {
-    throw std::invalid_argument("[LoRA] num_layers must be -1 or in [1, " + std::to_string(n) + "], got " +
-                                std::to_string(num_layers));
+  if (num_layers < -1 || num_layers == 0) {
+    throw std::invalid_argument("[LoRA] num_layers must be -1 or positive, got " + std::to_string(num_layers));
   }
-  const int first = num_layers == -1 ? 0 : n - num_layers;
+  // As mlx-lm's layers[-num_layers:], more layers than the model has means all of them.
+  const int first = num_layers == -1 ? 0 : std::max(0, n - num_layers);
   std::vector<std::string> out;
   for (int i = first; i < n; ++i) out.push_back(path + "." + std::to_string(i));
   return out;
