@@ -1,4 +1,5 @@
-// The tessera core: arrays, ops, fused ops and transforms.
+// The tessera core: arrays, ops, fused ops, transforms, random numbers, safetensors I/O and
+// memory statistics.
 #pragma once
 
 #include "tessera/array.h"
@@ -6,6 +7,8 @@
 #include "tessera/dtype.h"
 #include "tessera/fast.h"
 #include "tessera/half.h"
+#include "tessera/io.h"
+#include "tessera/memory.h"
 #include "tessera/ops.h"
-#include "tessera/quantized.h"
+#include "tessera/random.h"
 #include "tessera/transforms.h"
