@@ -21,8 +21,10 @@ namespace tessera::cpu {
 
 namespace {
 
-// Below this many rows of x the register kernel beats dequantize + sgemm (bench/quantized_bench).
-constexpr int64_t kGemvMaxRows = 32;
+// Below this many rows of x the register kernel beats dequantizing W and a GEMM
+// (bench/quantized_bench): the bf16 GEMM catches up sooner than OpenBLAS sgemm on few rows.
+constexpr int64_t kGemvMaxRowsF32 = 32;
+constexpr int64_t kGemvMaxRowsBf16 = 8;
 // Rows of W per gemv work item: their packed bytes stay in L1/L2 while every 4-row slice of x
 // passes over them.
 constexpr int64_t kGemvRowBlock = 16;
@@ -83,7 +85,7 @@ void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t ro
 
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
   if (M <= 0 || w.rows == 0) return;
-  if (M < kGemvMaxRows) return gemv(x, M, w, y);
+  if (M < (bf16_inputs ? kGemvMaxRowsBf16 : kGemvMaxRowsF32)) return gemv(x, M, w, y);
   const int64_t K = w.cols;
   const int64_t N = w.rows;
   std::vector<float> xp(M * K);
