@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "model_options.h"
+#include "power_options.h"
 
 namespace tessera::cli {
 namespace {
@@ -18,6 +19,7 @@ struct GenerateFlags {
   bool ignore_chat_template = false;
   std::string chat_template_config;
   std::string verbose = "true";
+  PowerFlags power;
 };
 
 // mlx_lm's reading of --verbose: anything but "false" / "f" (any case) is true.
@@ -32,21 +34,20 @@ void run(const GenerateFlags& flags) {
   if (!flags.chat_template_config.empty()) {
     template_kwargs = parse_json_flag("--chat-template-config", flags.chat_template_config);
   }
-  lm::LoadedModel loaded = load_model(flags.model);
+  ModelFlags model_flags = flags.model;
+  PowerSession power = open_power_session(flags.power, model_flags, template_kwargs);
+  lm::LoadedModel loaded = load_model(model_flags);
   lm::GenerateOptions options = generate_options(flags.generation, loaded);
+  attach_power_session(flags.power, power, loaded, options);
 
   std::string prompt = read_prompt(flags.prompt);
-  std::vector<int> ids;
-  if (!flags.ignore_chat_template && has_chat_template(loaded)) {
-    nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-    if (flags.system_prompt_option->count() > 0) {
-      messages.push_back({{"role", "system"}, {"content", flags.system_prompt}});
-    }
-    messages.push_back({{"role", "user"}, {"content", prompt}});
-    ids = encode_messages(loaded, messages, template_kwargs);
-  } else {
-    ids = loaded.tokenizer->encode(prompt, true);
+  bool templated = !flags.ignore_chat_template && has_chat_template(loaded);
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (templated && flags.system_prompt_option->count() > 0) {
+    messages.push_back({{"role", "system"}, {"content", flags.system_prompt}});
   }
+  messages.push_back({{"role", "user"}, {"content", prompt}});
+  std::vector<int> ids = encode_power_prompt(power, loaded, messages, templated);
 
   if (verbose) std::cout << "==========\n" << std::flush;
   std::string text;
@@ -86,6 +87,7 @@ void setup(CLI::App& app) {
   app.add_option("--chat-template-config", flags->chat_template_config,
                  "Extra variables for the chat template, as a JSON object (e.g. '{\"enable_thinking\": false}')");
   add_generation_flags(app, flags->generation);
+  add_power_flags(app, flags->power);
   app.add_option("--verbose", flags->verbose,
                  "'true' prints the text between ========== lines with speed and memory; 'false' only the text")
       ->capture_default_str();

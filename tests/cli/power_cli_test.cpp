@@ -1,0 +1,88 @@
+// `tessera cache_prompt` and the generation power flags of `tessera generate`, end to end on
+// the demo model.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "cli_util.h"
+
+namespace fs = std::filesystem;
+using tessera::test::read_file;
+using tessera::test::run_cli;
+using tessera::test::TempDir;
+using tessera::test::write_file;
+
+namespace {
+
+const std::string kPrefix = "Once upon a time, there was a little girl named Lily. She loved to play outside";
+const std::string kQuestion = " in the park. One day";
+
+// A copy of the demo model in `dir`, optionally with its tokenizer.json changed by one byte
+// (the same vocabulary, another file).
+std::string copy_demo(const fs::path& dir, bool touch_tokenizer) {
+  fs::path out = dir / "model";
+  fs::create_directories(out);
+  for (const auto& entry : fs::directory_iterator("models/stories260K")) {
+    if (entry.is_regular_file()) fs::copy_file(entry.path(), out / entry.path().filename());
+  }
+  if (touch_tokenizer) write_file(out / "tokenizer.json", read_file(out / "tokenizer.json") + "\n");
+  return out.string();
+}
+
+}  // namespace
+
+TEST(PowerCli, CachedPromptContinuesLikeTheFullPrompt) {
+  TempDir dir;
+  std::string cache = (dir.path() / "prefix.safetensors").string();
+  auto made = run_cli({"cache_prompt", "--prompt", kPrefix, "--prompt-cache-file", cache});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("Saved the KV cache of"), std::string::npos) << made.out;
+  ASSERT_TRUE(fs::exists(cache));
+
+  auto full = run_cli({"generate", "--prompt", kPrefix + kQuestion, "-m", "40", "--verbose", "false"});
+  auto cached = run_cli({"generate", "--prompt-cache-file", cache, "--prompt", kQuestion, "-m", "40", "--verbose",
+                         "false"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  ASSERT_EQ(cached.exit_code, 0) << cached.err;
+  EXPECT_EQ(cached.out, full.out);
+  EXPECT_GT(full.out.size(), 20u);
+}
+
+TEST(PowerCli, ModelComesFromTheCacheWhenNotGiven) {
+  TempDir dir;
+  std::string model = copy_demo(dir.path(), false);
+  std::string cache = (dir.path() / "c.safetensors").string();
+  ASSERT_EQ(run_cli({"cache_prompt", "--model", model, "-p", kPrefix, "--prompt-cache-file", cache}).exit_code, 0);
+  auto ok = run_cli({"generate", "--prompt-cache-file", cache, "-p", kQuestion, "-m", "5"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  fs::remove_all(model);
+  auto gone = run_cli({"generate", "--prompt-cache-file", cache, "-p", kQuestion, "-m", "5"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find(model), std::string::npos) << gone.err;
+}
+
+TEST(PowerCli, CacheOfAnotherTokenizerIsRefused) {
+  TempDir dir;
+  std::string other = copy_demo(dir.path(), true);
+  std::string cache = (dir.path() / "c.safetensors").string();
+  ASSERT_EQ(run_cli({"cache_prompt", "-p", kPrefix, "--prompt-cache-file", cache}).exit_code, 0);
+  auto r = run_cli({"generate", "--model", other, "--prompt-cache-file", cache, "-p", kQuestion});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("another tokenizer"), std::string::npos) << r.err;
+  EXPECT_EQ(tessera::test::count_lines(r.err), 1) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(PowerCli, MissingOrCorruptCacheFileIsOneLineError) {
+  TempDir dir;
+  auto missing = run_cli({"generate", "--prompt-cache-file", (dir.path() / "none.safetensors").string(), "-p", "x"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("none.safetensors"), std::string::npos) << missing.err;
+  EXPECT_EQ(tessera::test::count_lines(missing.err), 1) << missing.err;
+
+  write_file(dir.path() / "bad.safetensors", "not a safetensors file at all");
+  auto corrupt = run_cli({"generate", "--prompt-cache-file", (dir.path() / "bad.safetensors").string(), "-p", "x"});
+  EXPECT_EQ(corrupt.exit_code, 1);
+  EXPECT_NE(corrupt.err.find("bad.safetensors"), std::string::npos) << corrupt.err;
+  EXPECT_EQ(tessera::test::count_lines(corrupt.err), 1) << corrupt.err;
+}
