@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <type_traits>
 
 #include "command.h"
 #include "model_options.h"
@@ -40,8 +41,59 @@ struct LoraFlags {
   int rank = 8;
   float scale = 20.0f;
   float dropout = 0.0f;
+  std::vector<std::string> lora_keys;
+  std::string config;
+  nlohmann::json lr_schedule;
+  nlohmann::json optimizer_config;
   CLI::Option* adapter_path_option = nullptr;
 };
+
+// Takes the settings of an mlx-lm YAML config that the command line did not give.
+void apply_config(LoraFlags& flags, const CLI::App& app) {
+  const nlohmann::json cfg = lm::read_yaml_config(flags.config);
+  auto given = [&](const std::string& option) { return app.get_option(option)->count() > 0; };
+  auto set = [&](const std::string& key, const std::string& option, auto& target) {
+    if (!cfg.contains(key) || cfg.at(key).is_null() || given(option)) return;
+    try {
+      target = cfg.at(key).get<std::remove_reference_t<decltype(target)>>();
+    } catch (const nlohmann::json::exception&) {
+      throw std::invalid_argument(flags.config + ": '" + key + "' has the wrong type");
+    }
+  };
+  set("model", "--model", flags.model.model);
+  set("train", "--train", flags.train);
+  set("data", "--data", flags.data);
+  set("fine_tune_type", "--fine-tune-type", flags.fine_tune_type);
+  set("optimizer", "--optimizer", flags.optimizer);
+  set("num_layers", "--num-layers", flags.num_layers);
+  set("batch_size", "--batch-size", flags.batch_size);
+  set("iters", "--iters", flags.iters);
+  set("val_batches", "--val-batches", flags.val_batches);
+  set("learning_rate", "--learning-rate", flags.learning_rate);
+  set("steps_per_report", "--steps-per-report", flags.steps_per_report);
+  set("steps_per_eval", "--steps-per-eval", flags.steps_per_eval);
+  set("save_every", "--save-every", flags.save_every);
+  set("adapter_path", "--adapter-path", flags.adapter_path);
+  set("resume_adapter_file", "--resume-adapter-file", flags.resume_adapter_file);
+  set("test", "--test", flags.test);
+  set("test_batches", "--test-batches", flags.test_batches);
+  set("max_seq_length", "--max-seq-length", flags.max_seq_length);
+  set("grad_accumulation_steps", "--grad-accumulation-steps", flags.grad_accumulation_steps);
+  set("seed", "--seed", flags.seed);
+  set("mask_prompt", "--mask-prompt", flags.mask_prompt);
+  if (cfg.contains("lora_parameters") && cfg.at("lora_parameters").is_object()) {
+    const auto& p = cfg.at("lora_parameters");
+    if (p.contains("rank") && !given("--lora-rank")) flags.rank = p.at("rank").get<int>();
+    if (p.contains("scale") && !given("--lora-scale")) flags.scale = p.at("scale").get<float>();
+    if (p.contains("dropout") && !given("--lora-dropout")) flags.dropout = p.at("dropout").get<float>();
+    if (p.contains("keys") && !p.at("keys").is_null()) flags.lora_keys = p.at("keys").get<std::vector<std::string>>();
+  }
+  if (cfg.contains("lr_schedule") && !cfg.at("lr_schedule").is_null()) flags.lr_schedule = cfg.at("lr_schedule");
+  if (cfg.contains("optimizer_config")) flags.optimizer_config = cfg.at("optimizer_config");
+  if (flags.optimizer != "adam" && flags.optimizer != "adamw" && flags.optimizer != "sgd") {
+    throw std::invalid_argument(flags.config + ": optimizer must be adam, adamw or sgd, got '" + flags.optimizer + "'");
+  }
+}
 
 std::vector<lm::Example> read_split(const LoraFlags& flags, const lm::LoadedModel& loaded, const std::string& split,
                                     const std::string& purpose) {
@@ -52,13 +104,34 @@ std::vector<lm::Example> read_split(const LoraFlags& flags, const lm::LoadedMode
   return examples;
 }
 
+// The optimizer with mlx-lm's optimizer_config entry for it ({adam: {betas, eps, bias_correction}, ...}).
 std::unique_ptr<optim::Optimizer> make_optimizer(const LoraFlags& flags) {
-  if (flags.optimizer == "adam") return std::make_unique<optim::Adam>(flags.learning_rate);
-  if (flags.optimizer == "adamw") return std::make_unique<optim::AdamW>(flags.learning_rate);
-  return std::make_unique<optim::SGD>(flags.learning_rate);
+  optim::Optimizer::LearningRate lr = flags.learning_rate;
+  if (!flags.lr_schedule.is_null()) lr = lm::build_schedule(flags.lr_schedule);
+  const nlohmann::json extra = flags.optimizer_config.is_object() ? flags.optimizer_config.value(
+                                                                        flags.optimizer, nlohmann::json::object())
+                                                                  : nlohmann::json::object();
+  if (flags.optimizer == "sgd") {
+    optim::SGDOptions o;
+    o.momentum = extra.value("momentum", o.momentum);
+    o.weight_decay = extra.value("weight_decay", o.weight_decay);
+    o.dampening = extra.value("dampening", o.dampening);
+    o.nesterov = extra.value("nesterov", o.nesterov);
+    return std::make_unique<optim::SGD>(lr, o);
+  }
+  optim::AdamOptions o;
+  if (extra.contains("betas")) {
+    o.beta1 = extra.at("betas").at(0).get<float>();
+    o.beta2 = extra.at("betas").at(1).get<float>();
+  }
+  o.eps = extra.value("eps", o.eps);
+  o.bias_correction = extra.value("bias_correction", o.bias_correction);
+  if (flags.optimizer == "adamw") return std::make_unique<optim::AdamW>(lr, o, extra.value("weight_decay", 0.01f));
+  return std::make_unique<optim::Adam>(lr, o);
 }
 
-void run(const LoraFlags& flags) {
+void run(LoraFlags flags, const CLI::App& app) {
+  if (!flags.config.empty()) apply_config(flags, app);
   if (!flags.train && !flags.test) throw std::invalid_argument("nothing to do: give --train and/or --test.");
   lm::LoadedModel loaded = load_model(flags.model);
   lm::Model& model = *loaded.model;
@@ -69,7 +142,7 @@ void run(const LoraFlags& flags) {
     lm::AdapterConfig config;
     config.fine_tune_type = flags.fine_tune_type;
     config.num_layers = flags.num_layers;
-    config.lora = {flags.rank, flags.scale, flags.dropout, {}};
+    config.lora = {flags.rank, flags.scale, flags.dropout, flags.lora_keys};
     auto train_set = read_split(flags, loaded, "train", "training");
     std::vector<lm::Example> valid_set;
     if (flags.val_batches != 0) valid_set = read_split(flags, loaded, "valid", "validation (--val-batches 0 skips it)");
@@ -135,7 +208,8 @@ void setup(CLI::App& app) {
   app.add_option("--lora-rank", flags->rank, "LoRA rank")->capture_default_str();
   app.add_option("--lora-scale", flags->scale, "LoRA scale")->capture_default_str();
   app.add_option("--lora-dropout", flags->dropout, "LoRA dropout")->capture_default_str();
-  app.callback([flags] { run(*flags); });
+  app.add_option("-c,--config", flags->config, "YAML config file (mlx-lm's keys); command-line flags win");
+  app.callback([flags, &app] { run(*flags, app); });
 }
 
 const bool registered = register_command({"lora", "Fine-tune a model with LoRA, DoRA or fully", setup});

@@ -189,5 +189,26 @@ TEST_F(TunerTest, EmptyTrainingSetIsAnError) {
   EXPECT_THROW(train(*loaded.model, adam, {}, {}, TrainingOptions{}, log), std::invalid_argument);
 }
 
+TEST(YamlConfig, ReadsMlxLmConfigs) {
+  auto dir = scratch("yaml");
+  auto file = write_file(dir / "c.yaml",
+                         "# comment\nmodel: \"m\"\ntrain: true\nlearning_rate: 1e-5\niters: 600  # inline\n"
+                         "lora_parameters:\n  keys: [\"self_attn.q_proj\", v_proj]\n  rank: 8\n"
+                         "lr_schedule:\n  name: cosine_decay\n  warmup: 10\n  arguments:\n    - 1e-5\n    - 100\n");
+  auto cfg = read_yaml_config(file.string());
+  EXPECT_EQ(cfg.at("model"), "m");
+  EXPECT_EQ(cfg.at("train"), true);
+  EXPECT_FLOAT_EQ(cfg.at("learning_rate").get<float>(), 1e-5f);
+  EXPECT_EQ(cfg.at("iters"), 600);
+  EXPECT_EQ(cfg.at("lora_parameters").at("keys"), nlohmann::json({"self_attn.q_proj", "v_proj"}));
+  EXPECT_EQ(cfg.at("lora_parameters").at("rank"), 8);
+  auto schedule = build_schedule(cfg.at("lr_schedule"));
+  EXPECT_NEAR(schedule(5), 0.5e-5f, 1e-9);  // warmup
+  EXPECT_NEAR(schedule(11), 1e-5f, 1e-9);   // cosine_decay(0)
+  auto bad = write_file(dir / "bad.yaml", "iters: 3\n  rank: 2\n");
+  EXPECT_NE(error_of([&] { read_yaml_config(bad.string()); }).find("bad.yaml:2"), std::string::npos);
+  EXPECT_THROW(build_schedule(nlohmann::json{{"name", "nope"}, {"arguments", {1.0}}}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace tessera::lm

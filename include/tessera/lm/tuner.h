@@ -106,6 +106,15 @@ float evaluate(Model& model, const Batcher& batches, int num_batches);
 void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>& train_set,
            const std::vector<Example>& valid_set, const TrainingOptions& options, std::ostream& out);
 
+// The learning-rate schedule of mlx-lm's `lr_schedule` config entry: {name (cosine_decay,
+// linear_schedule, exponential_decay, step_decay), arguments (the schedule's positional
+// arguments, the first being the initial rate), warmup, warmup_init}.
+optim::Schedule build_schedule(const nlohmann::json& lr_schedule);
+
+// Reads a training config in the YAML subset mlx-lm's configs use (nested mappings, lists,
+// scalars) into JSON. Errors name file:line.
+nlohmann::json read_yaml_config(const std::string& path);
+
 // ---- fuse ----
 
 struct FuseOptions {
