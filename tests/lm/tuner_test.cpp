@@ -180,6 +180,33 @@ TEST_F(TunerTest, TrainingLowersValidationLossAndAdaptersRoundTrip) {
   EXPECT_NE(message.find("adapters.safetensors"), std::string::npos) << message;
 }
 
+TEST_F(TunerTest, FullFineTuningTrainsTheLastBlocks) {
+  LoadedModel loaded = load(kDemoModel);
+  AdapterConfig config;
+  config.fine_tune_type = "full";
+  config.num_layers = 1;
+  prepare_for_training(*loaded.model, config);
+  auto trainable = loaded.model->trainable_parameters();
+  ASSERT_FALSE(trainable.empty());
+  for (auto& [name, p] : trainable) EXPECT_TRUE(name.starts_with("model.layers.4.")) << name;
+  auto train_set = load_jsonl(std::string(kData) + "/train.jsonl", loaded);
+  auto dir = scratch("full");
+  TrainingOptions options;
+  options.iters = 3;
+  options.adapter_file = (dir / "adapters.safetensors").string();
+  options.batch = {.batch_size = 2, .max_seq_length = 64};
+  save_adapter_config(dir.string(), config);
+  optim::SGD sgd(0.1f);
+  std::ostringstream log;
+  train(*loaded.model, sgd, train_set, {}, options, log);
+  const std::string name = "model.layers.4.mlp.down_proj.weight";
+  LoadedModel base = load(kDemoModel);
+  EXPECT_NE(base.model->parameters().at(name).to_vector<float>(), loaded.model->parameters().at(name).to_vector<float>());
+  LoadedModel reloaded = load(kDemoModel, with_adapter(dir.string()));
+  EXPECT_EQ(reloaded.model->parameters().at(name).to_vector<float>(),
+            loaded.model->parameters().at(name).to_vector<float>());
+}
+
 TEST_F(TunerTest, EmptyTrainingSetIsAnError) {
   LoadedModel loaded = load(kDemoModel);
   AdapterConfig config;
