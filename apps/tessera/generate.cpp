@@ -53,7 +53,7 @@ void run(const GenerateFlags& flags) {
   std::string text;
   lm::GenerationResponse last;
   bool any = false;
-  lm::stream_generate(loaded, ids, options, [&](const lm::GenerationResponse& r) {
+  power_stream_generate(flags.power, power, loaded, ids, options, [&](const lm::GenerationResponse& r) {
     if (verbose) std::cout << r.text << std::flush;
     text += r.text;
     last = r;

@@ -1,5 +1,5 @@
 // Flags of `tessera generate` for the generation power features: continuing from a prompt
-// cache file. Kept apart from model_options.h so that generate.cpp only hooks them in.
+// cache file, speculative decoding with a draft model. Kept apart from model_options.h so that generate.cpp only hooks them in.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,11 +11,14 @@
 
 #include "model_options.h"
 #include "tessera/lm/prompt_cache.h"
+#include "tessera/lm/speculative.h"
 
 namespace tessera::cli {
 
 struct PowerFlags {
   std::string prompt_cache_file;
+  std::string draft_model;
+  int num_draft_tokens = 3;
   CLI::Option* model_option = nullptr;
   CLI::Option* chat_template_config_option = nullptr;
 };
@@ -25,11 +28,16 @@ inline void add_power_flags(CLI::App& app, PowerFlags& flags) {
   flags.chat_template_config_option = app.get_option_no_throw("--chat-template-config");
   app.add_option("--prompt-cache-file", flags.prompt_cache_file,
                  "A prompt cache from `tessera cache_prompt`: the prompt continues it (--model defaults to its model)");
+  app.add_option("--draft-model", flags.draft_model,
+                 "A smaller model of the same vocabulary that drafts tokens for speculative decoding");
+  app.add_option("--num-draft-tokens", flags.num_draft_tokens, "Tokens the draft model proposes per step")
+      ->capture_default_str();
 }
 
 // What the power flags add to one generation.
 struct PowerSession {
   std::optional<lm::LoadedPromptCache> prompt_cache;
+  std::optional<lm::LoadedModel> draft;
   nlohmann::ordered_json template_kwargs;  // from the cache when --chat-template-config is not given
 };
 
@@ -57,9 +65,31 @@ inline PowerSession open_power_session(const PowerFlags& flags, ModelFlags& mode
 // After loading: refuses a cache of another model and hands it to the generation.
 inline void attach_power_session(const PowerFlags& flags, PowerSession& session, const lm::LoadedModel& loaded,
                                  lm::GenerateOptions& options) {
+  if (flags.num_draft_tokens < 1) {
+    throw std::invalid_argument("--num-draft-tokens must be >= 1, got " + std::to_string(flags.num_draft_tokens) + ".");
+  }
+  if (!flags.draft_model.empty()) {
+    if (session.prompt_cache) throw std::invalid_argument("--draft-model cannot be combined with --prompt-cache-file.");
+    if (options.max_kv_size) throw std::invalid_argument("--draft-model cannot be combined with --max-kv-size.");
+    ModelFlags draft_flags;
+    draft_flags.model = flags.draft_model;
+    session.draft = load_model(draft_flags);
+    lm::check_draft_model(loaded, *session.draft);
+  }
   if (!session.prompt_cache) return;
   lm::check_prompt_cache_matches(*session.prompt_cache, loaded, flags.prompt_cache_file);
   options.prompt_cache = &session.prompt_cache->cache;
+}
+
+// stream_generate, or speculative decoding when a draft model was given.
+inline void power_stream_generate(const PowerFlags& flags, const PowerSession& session, const lm::LoadedModel& loaded,
+                                  const std::vector<int>& ids, const lm::GenerateOptions& options,
+                                  const std::function<bool(const lm::GenerationResponse&)>& on_token) {
+  if (session.draft) {
+    lm::speculative_stream_generate(loaded, *session.draft, ids, options, flags.num_draft_tokens, on_token);
+  } else {
+    lm::stream_generate(loaded, ids, options, on_token);
+  }
 }
 
 // Prompt ids for `messages` (the user's prompt last). With a prompt cache, only the text that

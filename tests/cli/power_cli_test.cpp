@@ -86,3 +86,25 @@ TEST(PowerCli, MissingOrCorruptCacheFileIsOneLineError) {
   EXPECT_NE(corrupt.err.find("bad.safetensors"), std::string::npos) << corrupt.err;
   EXPECT_EQ(tessera::test::count_lines(corrupt.err), 1) << corrupt.err;
 }
+
+TEST(PowerCli, DraftModelKeepsTheGreedyOutput) {
+  auto plain = run_cli({"generate", "-p", "Once upon a time", "-m", "50", "--verbose", "false"});
+  auto drafted = run_cli({"generate", "-p", "Once upon a time", "-m", "50", "--verbose", "false", "--draft-model",
+                          "models/stories260K", "--num-draft-tokens", "2"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(drafted.exit_code, 0) << drafted.err;
+  EXPECT_EQ(drafted.out, plain.out);
+}
+
+TEST(PowerCli, DraftOfAnotherVocabularyIsOneLineError) {
+  TempDir dir;
+  std::string other = copy_demo(dir.path(), false);
+  fs::remove(fs::path(other) / "tokenizer.model");
+  write_file(fs::path(other) / "tokenizer.json",
+             R"({"version":"1.0","added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,)"
+             R"("decoder":null,"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}})");
+  auto r = run_cli({"generate", "-p", "Once upon a time", "--draft-model", other});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("another vocabulary"), std::string::npos) << r.err;
+  EXPECT_EQ(tessera::test::count_lines(r.err), 1) << r.err;
+}
