@@ -59,7 +59,7 @@ run_lora() {
 }
 run_lora "$model" bf16
 run_lora "$qmodel" q4
-"$build_dir/bench/gemm_bench" --benchmark_filter='BM_(matmul_op|gemm_bf16|sgemm_openblas)/512/2048/2048' \
+"$build_dir/bench/gemm_bench" --benchmark_filter='BM_(matmul_op|gemm_bf16|sgemm_openblas)/M:512/N:2048/K:2048' \
   --benchmark_format=json > "$work/gemm.json"
 
 /usr/bin/python3 - "$model/config.json" "$work/gemm.json" "$work/bf16.log" "$work/q4.log" "$seq_len" <<'PY'
