@@ -6,6 +6,8 @@
 #include <memory>
 #include <type_traits>
 
+#include <unistd.h>
+
 #include "command.h"
 #include "model_options.h"
 #include "tessera/lm/tuner.h"
@@ -162,6 +164,7 @@ void run(LoraFlags flags, const CLI::App& app) {
     options.seed = flags.seed;
     options.adapter_file = (fs::path(flags.adapter_path) / "adapters.safetensors").string();
     options.batch = batch;
+    options.progress_bar = isatty(STDERR_FILENO) != 0;
     auto optimizer = make_optimizer(flags);
     lm::train(model, *optimizer, train_set, valid_set, options, std::cout);
   } else if (flags.adapter_path_option->count() > 0) {

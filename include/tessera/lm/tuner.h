@@ -95,6 +95,8 @@ struct TrainingOptions {
   uint64_t seed = 0;
   std::string adapter_file = "adapters/adapters.safetensors";
   BatchOptions batch;
+  // Draws a progress bar on stderr between reports (for a terminal).
+  bool progress_bar = false;
 };
 
 // Mean cross entropy over the target tokens of up to `num_batches` batches (-1: all), weighted

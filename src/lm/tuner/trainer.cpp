@@ -39,6 +39,19 @@ std::string format(const char* fmt, auto... args) {
   return buf;
 }
 
+void draw_progress(int it, int iters) {
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(static_cast<long long>(kWidth) * it / iters);
+  std::fprintf(stderr, "\r[%s%s] %d/%d", std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+               it, iters);
+  std::fflush(stderr);
+}
+
+// Clears the progress bar line before a report is printed.
+void clear_progress(bool on) {
+  if (on) std::fprintf(stderr, "\r\033[K");
+}
+
 }  // namespace
 
 float evaluate(Model& model, const Batcher& batches, int num_batches) {
@@ -110,6 +123,7 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
     if (valid_batches && (it == 1 || it % options.steps_per_eval == 0 || it == options.iters)) {
       auto start = Clock::now();
       float val = evaluate(model, *valid_batches, options.val_batches);
+      clear_progress(options.progress_bar);
       out << format("Iter %d: Val loss %.3f, Val took %.3fs\n", it, val, seconds_since(start)) << std::flush;
     }
 
@@ -152,7 +166,9 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
     trained_tokens += batch.target_tokens;
     ++window_steps;
 
+    if (options.progress_bar) draw_progress(it, options.iters);
     if (it % options.steps_per_report == 0 || it == options.iters) {
+      clear_progress(options.progress_bar);
       out << format(
                  "Iter %d: Train loss %.3f, Learning Rate %.3e, It/sec %.3f, Tokens/sec %.3f, Trained Tokens %lld, "
                  "Peak mem %.3f GB\n",
@@ -168,6 +184,7 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
       const std::string checkpoint =
           (std::filesystem::path(adapter_dir) / format("%07d_adapters.safetensors", it)).string();
       save_adapter_weights(model, checkpoint);
+      clear_progress(options.progress_bar);
       out << "Iter " << it << ": Saved adapter weights to " << adapter_file << " and " << checkpoint << ".\n";
     }
   }
