@@ -40,12 +40,13 @@ void run(const GenerateFlags& flags) {
   lm::GenerateOptions options = generate_options(flags.generation, loaded);
   attach_power_session(flags.power, power, loaded, options);
 
-  std::string prompt = read_prompt(flags.prompt);
   bool templated = !flags.ignore_chat_template && has_chat_template(loaded);
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (templated && flags.system_prompt_option->count() > 0) {
     messages.push_back({{"role", "system"}, {"content", flags.system_prompt}});
   }
+  if (run_prompts_file(flags.power, power, loaded, options, messages, templated, verbose)) return;
+  std::string prompt = read_prompt(flags.prompt);
   messages.push_back({{"role", "user"}, {"content", prompt}});
   std::vector<int> ids = encode_power_prompt(power, loaded, messages, templated);
 

@@ -1,15 +1,18 @@
 // Flags of `tessera generate` for the generation power features: continuing from a prompt
-// cache file, speculative decoding with a draft model. Kept apart from model_options.h so that generate.cpp only hooks them in.
+// cache file, speculative decoding with a draft model, batched generation of a prompts file. Kept apart from model_options.h so that generate.cpp only hooks them in.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "model_options.h"
+#include "tessera/lm/batch_generate.h"
 #include "tessera/lm/prompt_cache.h"
 #include "tessera/lm/speculative.h"
 
@@ -19,6 +22,8 @@ struct PowerFlags {
   std::string prompt_cache_file;
   std::string draft_model;
   int num_draft_tokens = 3;
+  std::string prompts_file;
+  int batch_size = 8;
   CLI::Option* model_option = nullptr;
   CLI::Option* chat_template_config_option = nullptr;
 };
@@ -31,6 +36,11 @@ inline void add_power_flags(CLI::App& app, PowerFlags& flags) {
   app.add_option("--draft-model", flags.draft_model,
                  "A smaller model of the same vocabulary that drafts tokens for speculative decoding");
   app.add_option("--num-draft-tokens", flags.num_draft_tokens, "Tokens the draft model proposes per step")
+      ->capture_default_str();
+  app.add_option("--prompts-file", flags.prompts_file,
+                 "Generate for every line of this file (one prompt per line) as a batch; results are printed with "
+                 "their line index");
+  app.add_option("--batch-size", flags.batch_size, "Sequences decoded at once with --prompts-file")
       ->capture_default_str();
 }
 
@@ -103,6 +113,52 @@ inline std::vector<int> encode_power_prompt(const PowerSession& session, const l
   }
   if (!templated) return loaded.tokenizer->encode(prompt, false);
   return loaded.tokenizer->encode(lm::render_cached_turn_suffix(loaded, messages, session.template_kwargs), false);
+}
+
+// With --prompts-file: generates for each line as a batch and prints "[index] text" per
+// prompt; returns false without it. `messages`: the conversation each prompt is appended to.
+inline bool run_prompts_file(const PowerFlags& flags, const PowerSession& session, const lm::LoadedModel& loaded,
+                             const lm::GenerateOptions& options, const nlohmann::ordered_json& messages,
+                             bool templated, bool verbose) {
+  if (flags.prompts_file.empty()) return false;
+  if (session.prompt_cache || session.draft) {
+    throw std::invalid_argument("--prompts-file cannot be combined with --prompt-cache-file or --draft-model.");
+  }
+  if (options.max_kv_size) throw std::invalid_argument("--prompts-file cannot be combined with --max-kv-size.");
+  if (flags.batch_size < 1) throw std::invalid_argument("--batch-size must be >= 1, got " + std::to_string(flags.batch_size) + ".");
+  if (options.max_tokens < 1) throw std::invalid_argument("--max-tokens must be >= 1 with --prompts-file.");
+  std::ifstream in(flags.prompts_file);
+  if (!in) throw std::runtime_error(flags.prompts_file + ": cannot read the prompts file.");
+  std::vector<std::vector<int>> prompts;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    nlohmann::ordered_json conversation = messages;
+    conversation.push_back({{"role", "user"}, {"content", line}});
+    prompts.push_back(encode_power_prompt(session, loaded, conversation, templated));
+    if (prompts.back().empty()) {
+      throw std::invalid_argument(flags.prompts_file + ":" + std::to_string(prompts.size()) + ": the prompt has no tokens.");
+    }
+  }
+  if (prompts.empty()) throw std::invalid_argument(flags.prompts_file + ": no prompts in the file.");
+
+  lm::BatchGenerateOptions batch;
+  batch.max_tokens = options.max_tokens;
+  batch.sampler = options.sampler;
+  batch.seed = options.seed;
+  batch.batch_size = flags.batch_size;
+  batch.extra_eos_token_ids = options.extra_eos_token_ids;
+  lm::BatchGenerateResult result = lm::batch_generate(loaded, prompts, batch);
+  if (verbose) std::printf("==========\n");
+  for (size_t i = 0; i < result.results.size(); ++i) std::printf("[%zu] %s\n", i, result.results[i].text.c_str());
+  if (verbose) {
+    std::printf("==========\n");
+    std::printf("Prompt: %d tokens, %.3f tokens-per-sec\n", result.prompt_tokens, result.prompt_tps);
+    std::printf("Generation: %d tokens, %.3f tokens-per-sec\n", result.generation_tokens, result.generation_tps);
+    std::printf("Peak memory: %.3f GB\n", result.peak_memory);
+  }
+  std::fflush(stdout);
+  return true;
 }
 
 }  // namespace tessera::cli

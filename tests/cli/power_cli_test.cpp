@@ -108,3 +108,25 @@ TEST(PowerCli, DraftOfAnotherVocabularyIsOneLineError) {
   EXPECT_NE(r.err.find("another vocabulary"), std::string::npos) << r.err;
   EXPECT_EQ(tessera::test::count_lines(r.err), 1) << r.err;
 }
+
+TEST(PowerCli, PromptsFilePrintsEachResultWithItsIndex) {
+  TempDir dir;
+  std::vector<std::string> prompts = {"Once upon a time", "The cat", "Lily had a red ball. She", "Tom and"};
+  std::string text;
+  for (const auto& p : prompts) text += p + "\n";
+  write_file(dir.path() / "prompts.txt", text);
+  auto r = run_cli({"generate", "--prompts-file", (dir.path() / "prompts.txt").string(), "-m", "30", "--batch-size",
+                    "3", "--verbose", "false"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string expected;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto single = run_cli({"generate", "-p", prompts[i], "-m", "30", "--verbose", "false"});
+    ASSERT_EQ(single.exit_code, 0) << single.err;
+    expected.append("[").append(std::to_string(i)).append("] ").append(single.out);
+  }
+  EXPECT_EQ(r.out, expected);
+
+  auto missing = run_cli({"generate", "--prompts-file", (dir.path() / "none.txt").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("none.txt"), std::string::npos) << missing.err;
+}

@@ -1,0 +1,79 @@
+// Batched generation: several prompts decoded together through one left-padded batch cache,
+// each sequence stopping on its own; a finished sequence frees its slot for the next waiting
+// prompt (continuous batching), as mlx-lm's batch_generate does.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/lm/kv_cache.h"
+#include "tessera/lm/model.h"
+#include "tessera/lm/sample.h"
+
+namespace tessera::lm {
+
+// One layer's cache for a batch of sequences of different lengths: row b holds left_padding(b)
+// padding columns, then its tokens. All rows share the position of the next token, offset()
+// (rotary positions only matter relative to each other, so a row's absolute positions may be
+// shifted, even below 0); storage columns are independent of positions.
+class BatchKVCache : public KVCache {
+ public:
+  explicit BatchKVCache(std::vector<int> left_padding, int start_offset = 0);
+
+  std::pair<array, array> update_and_fetch(const array& keys, const array& values) override;
+  int offset() const override { return offset_; }
+  // Causal, and no query sees its row's padding: an explicit mask [B, 1, T, offset + T].
+  AttentionMask make_mask(int T, std::optional<int> window) const override;
+  std::vector<array> state() const override;
+  void set_state(const std::vector<array>& state) override;
+  std::string name() const override { return "BatchKVCache"; }
+
+  int length() const;  // storage columns
+  int batch_size() const { return static_cast<int>(left_padding_.size()); }
+  const std::vector<int>& left_padding() const { return left_padding_; }
+  // Keeps the given rows (in that order) and drops padding columns no row needs any more.
+  void filter(const std::vector<int>& rows);
+  // Appends the rows of `other` (at the same offset()), left-padding whichever holds fewer
+  // columns so the time axes line up.
+  void extend(const BatchKVCache& other);
+
+ private:
+  std::vector<int> left_padding_;
+  std::optional<array> keys_;
+  std::optional<array> values_;
+  int offset_ = 0;
+};
+
+struct BatchGenerateOptions {
+  int max_tokens = 256;
+  SamplerOptions sampler;
+  std::optional<uint64_t> seed;  // sequence i samples with seed + i
+  int batch_size = 8;            // sequences decoded at once
+  std::vector<int> extra_eos_token_ids;
+};
+
+struct BatchSequenceResult {
+  std::vector<int> tokens;    // generated ids, including the end-of-sequence id that stopped it
+  std::string text;           // their text, without the end-of-sequence token
+  std::string finish_reason;  // "stop" | "length"
+};
+
+struct BatchGenerateResult {
+  std::vector<BatchSequenceResult> results;  // in the order of the prompts
+  int prompt_tokens = 0;
+  int generation_tokens = 0;
+  double prompt_tps = 0;
+  double generation_tps = 0;
+  double peak_memory = 0;  // GB
+};
+
+// Generates for every prompt (token ids, already templated). on_finish, when given, is called
+// with a prompt's index as soon as its sequence is done.
+BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<std::vector<int>>& prompts,
+                                   const BatchGenerateOptions& options,
+                                   const std::function<void(int, const BatchSequenceResult&)>& on_finish = {});
+
+}  // namespace tessera::lm

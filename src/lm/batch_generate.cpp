@@ -1,0 +1,258 @@
+#include "tessera/lm/batch_generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <stdexcept>
+
+#include "tessera/lm/generate.h"
+#include "tessera/memory.h"
+#include "tessera/ops.h"
+
+namespace tessera::lm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+array slice_time(const array& a, int start, int stop) {
+  return slice(a, {0, 0, start, 0}, {a.shape(0), a.shape(1), stop, a.shape(3)});
+}
+
+array left_pad_time(const array& a, int n) {
+  if (n == 0) return a;
+  return concatenate({zeros({a.shape(0), a.shape(1), n, a.shape(3)}, a.dtype()), a}, 2);
+}
+
+// One sequence of the batch.
+struct Sequence {
+  int index;
+  Sampler sampler;
+  std::vector<int> context;  // prompt and generated tokens, for the penalties
+  StreamingDetokenizer detokenizer;
+  BatchSequenceResult result;
+  int next = 0;  // the last sampled token, fed at the next step
+};
+
+}  // namespace
+
+BatchKVCache::BatchKVCache(std::vector<int> left_padding, int start_offset)
+    : left_padding_(std::move(left_padding)), offset_(start_offset) {}
+
+int BatchKVCache::length() const { return keys_ ? static_cast<int>(keys_->shape(2)) : 0; }
+
+std::pair<array, array> BatchKVCache::update_and_fetch(const array& keys, const array& values) {
+  if (keys.shape(0) != batch_size()) {
+    throw std::invalid_argument("[BatchKVCache] Keys for " + std::to_string(keys.shape(0)) + " rows, the cache has " +
+                                std::to_string(batch_size()) + ".");
+  }
+  if (keys_) {
+    keys_ = concatenate({*keys_, keys}, 2);
+    values_ = concatenate({*values_, values}, 2);
+  } else {
+    keys_ = keys;
+    values_ = values;
+  }
+  offset_ += static_cast<int>(keys.shape(2));
+  return {*keys_, *values_};
+}
+
+AttentionMask BatchKVCache::make_mask(int T, std::optional<int> window) const {
+  // In storage columns: the T queries are the columns after the stored ones.
+  const int B = batch_size();
+  const int S = length();
+  array key_pos = reshape(arange(0, S + T), {1, 1, 1, S + T});
+  array query_pos = reshape(arange(S, S + T), {1, 1, T, 1});
+  array left = reshape(array(left_padding_.data(), {B}, int32), {B, 1, 1, 1});
+  array mask = logical_and(less_equal(key_pos, query_pos), greater_equal(key_pos, left));
+  if (window) mask = logical_and(mask, less(query_pos, add(key_pos, array(*window))));
+  return {"", mask};
+}
+
+std::vector<array> BatchKVCache::state() const {
+  if (!keys_) return {};
+  return {*keys_, *values_};
+}
+
+void BatchKVCache::set_state(const std::vector<array>& state) {
+  if (state.size() != 2 || state[0].ndim() != 4 || state[0].shape(0) != batch_size()) {
+    throw std::invalid_argument("[BatchKVCache] A state is [keys, values] of [B, H, T, D] for its rows.");
+  }
+  keys_ = state[0];
+  values_ = state[1];
+}
+
+void BatchKVCache::filter(const std::vector<int>& rows) {
+  std::vector<int> left;
+  for (int r : rows) left.push_back(left_padding_.at(r));
+  left_padding_ = left;
+  if (!keys_) return;
+  array idx(rows.data(), {static_cast<int64_t>(rows.size())}, int32);
+  keys_ = take(*keys_, idx, 0);
+  values_ = take(*values_, idx, 0);
+  int drop = left.empty() ? 0 : *std::min_element(left.begin(), left.end());
+  if (drop > 0) {
+    const int S = length();
+    keys_ = slice_time(*keys_, drop, S);
+    values_ = slice_time(*values_, drop, S);
+    for (int& l : left_padding_) l -= drop;
+  }
+}
+
+void BatchKVCache::extend(const BatchKVCache& other) {
+  if (!keys_ || !other.keys_) throw std::invalid_argument("[BatchKVCache] extend needs two filled caches.");
+  if (offset_ != other.offset_) {
+    throw std::invalid_argument("[BatchKVCache] extend needs caches at the same position, got " +
+                                std::to_string(offset_) + " and " + std::to_string(other.offset_) + ".");
+  }
+  const int total = std::max(length(), other.length());
+  const int mine = total - length();
+  const int theirs = total - other.length();
+  keys_ = concatenate({left_pad_time(*keys_, mine), left_pad_time(*other.keys_, theirs)}, 0);
+  values_ = concatenate({left_pad_time(*values_, mine), left_pad_time(*other.values_, theirs)}, 0);
+  for (int& l : left_padding_) l += mine;
+  for (int l : other.left_padding_) left_padding_.push_back(l + theirs);
+}
+
+BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<std::vector<int>>& prompts,
+                                   const BatchGenerateOptions& options,
+                                   const std::function<void(int, const BatchSequenceResult&)>& on_finish) {
+  if (options.batch_size < 1) throw std::invalid_argument("[batch_generate] batch_size must be >= 1.");
+  if (options.max_tokens < 1) throw std::invalid_argument("[batch_generate] max_tokens must be >= 1.");
+  if (!loaded.tokenizer) throw std::invalid_argument("[batch_generate] " + loaded.path + " has no tokenizer.");
+  validate(options.sampler);
+  Model& model = *loaded.model;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty()) throw std::invalid_argument("[batch_generate] Prompt " + std::to_string(i) + " has no tokens.");
+    for (int id : prompts[i]) {
+      if (id < 0 || id >= model.vocab_size()) {
+        throw std::invalid_argument("[batch_generate] Prompt " + std::to_string(i) + " has token id " +
+                                    std::to_string(id) + " outside the model's vocabulary.");
+      }
+    }
+  }
+  const std::vector<int> stops = stop_token_ids(loaded, options.extra_eos_token_ids);
+  auto is_stop = [&](int id) { return std::binary_search(stops.begin(), stops.end(), id); };
+
+  BatchGenerateResult out;
+  out.results.resize(prompts.size());
+  std::deque<int> waiting;
+  for (size_t i = 0; i < prompts.size(); ++i) waiting.push_back(static_cast<int>(i));
+  std::vector<Sequence> active;
+  std::vector<std::shared_ptr<BatchKVCache>> layers;
+  double prompt_seconds = 0;
+  double decode_seconds = 0;
+
+  // Samples each row's next token from logits [B, T, V] (the last position) for sequences
+  // active[first...]; returns false for rows that finished.
+  auto sample_rows = [&](const array& logits, size_t first) {
+    const int64_t T = logits.shape(1);
+    const int64_t V = logits.shape(2);
+    array last = reshape(slice(logits, {0, T - 1, 0}, {logits.shape(0), T, V}), {logits.shape(0), V});
+    eval(last);
+    std::vector<bool> alive;
+    for (size_t r = first; r < active.size(); ++r) {
+      Sequence& s = active[r];
+      array row = reshape(slice(last, {static_cast<int64_t>(r - first), 0}, {static_cast<int64_t>(r - first) + 1, V}), {V});
+      int token = s.sampler.sample(s.sampler.logprobs(row, s.context)).item<int>();
+      s.result.tokens.push_back(token);
+      s.context.push_back(token);
+      s.next = token;
+      ++out.generation_tokens;
+      bool stop = is_stop(token);
+      if (!stop) s.detokenizer.add_token(token);
+      bool done = stop || static_cast<int>(s.result.tokens.size()) == options.max_tokens;
+      if (done) {
+        s.detokenizer.finalize();
+        s.result.text = s.detokenizer.text();
+        s.result.finish_reason = stop ? "stop" : "length";
+      }
+      alive.push_back(!done);
+    }
+    return alive;
+  };
+
+  while (!waiting.empty() || !active.empty()) {
+    std::vector<bool> alive;
+    if (static_cast<int>(active.size()) < options.batch_size && !waiting.empty()) {
+      // Prefill the next waiting prompts as one left-padded batch, then join the running one.
+      auto start = Clock::now();
+      size_t n = std::min(static_cast<size_t>(options.batch_size) - active.size(), waiting.size());
+      std::vector<int> picked(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
+      waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
+      size_t longest = 0;
+      for (int i : picked) longest = std::max(longest, prompts[i].size());
+      std::vector<int> ids(n * longest, 0);
+      std::vector<int> left;
+      for (size_t r = 0; r < n; ++r) {
+        const auto& p = prompts[picked[r]];
+        left.push_back(static_cast<int>(longest - p.size()));
+        std::copy(p.begin(), p.end(), ids.begin() + static_cast<std::ptrdiff_t>(r * longest + longest - p.size()));
+        out.prompt_tokens += static_cast<int>(p.size());
+      }
+      // The new rows end at the running batch's position, so that both share the position of
+      // the next token (rotary positions only matter relative to each other).
+      const int start_offset = layers.empty() ? 0 : layers[0]->offset() - static_cast<int>(longest);
+      Cache fresh;
+      std::vector<std::shared_ptr<BatchKVCache>> fresh_layers;
+      for (int l = 0; l < model.num_layers(); ++l) {
+        fresh_layers.push_back(std::make_shared<BatchKVCache>(left, start_offset));
+        fresh.push_back(fresh_layers.back());
+      }
+      array logits = model(array(ids.data(), {static_cast<int64_t>(n), static_cast<int64_t>(longest)}, int32), &fresh);
+      const size_t first = active.size();
+      for (int i : picked) {
+        std::optional<uint64_t> seed;
+        if (options.seed) seed = *options.seed + static_cast<uint64_t>(i);
+        active.push_back(Sequence{i, Sampler(options.sampler, seed), prompts[i], loaded.tokenizer->detokenizer(), {}, 0});
+      }
+      std::vector<bool> fresh_alive = sample_rows(logits, first);
+      if (layers.empty()) {
+        layers = fresh_layers;
+      } else {
+        for (size_t l = 0; l < layers.size(); ++l) layers[l]->extend(*fresh_layers[l]);
+      }
+      alive.assign(first, true);
+      alive.insert(alive.end(), fresh_alive.begin(), fresh_alive.end());
+      prompt_seconds += seconds_since(start);
+    } else {
+      auto start = Clock::now();
+      std::vector<int> ids;
+      for (const auto& s : active) ids.push_back(s.next);
+      Cache cache(layers.begin(), layers.end());
+      array logits = model(array(ids.data(), {static_cast<int64_t>(ids.size()), 1}, int32), &cache);
+      alive = sample_rows(logits, 0);
+      decode_seconds += seconds_since(start);
+    }
+    // Finished sequences leave the batch and free their rows.
+    std::vector<int> keep;
+    std::vector<Sequence> still;
+    for (size_t r = 0; r < active.size(); ++r) {
+      if (alive[r]) {
+        keep.push_back(static_cast<int>(r));
+        still.push_back(std::move(active[r]));
+      } else {
+        out.results[active[r].index] = active[r].result;
+        if (on_finish) on_finish(active[r].index, active[r].result);
+      }
+    }
+    if (keep.size() != active.size()) {
+      if (keep.empty()) {
+        layers.clear();
+      } else {
+        for (auto& l : layers) l->filter(keep);
+      }
+    }
+    active = std::move(still);
+  }
+  out.prompt_tps = prompt_seconds > 0 ? out.prompt_tokens / prompt_seconds : 0;
+  out.generation_tps = decode_seconds > 0 ? out.generation_tokens / decode_seconds : 0;
+  out.peak_memory = static_cast<double>(get_peak_memory()) / 1e9;
+  return out;
+}
+
+}  // namespace tessera::lm
