@@ -1,8 +1,9 @@
 // Matrix products with an affine-quantized operand.
 //
-// Few rows of x (decoding): the product is bound by reading the packed weights, so every packed
-// block is unpacked once in registers and multiplied into all rows of x (qsimd::gemv_rows),
-// multi-threaded over output rows. Many rows of x (prefill): the work is bound by arithmetic, so
+// Few rows of x (decoding): the product should be bound by reading the packed weights, so every
+// packed block is unpacked once in registers and multiplied into all rows of x, multi-threaded
+// over output rows: on int8 dot products with x rounded to int8 where the CPU has them (4 and
+// 8 bits, quantized_int8.h), else in float32 (qsimd::gemv_rows). Many rows of x (prefill): the work is bound by arithmetic, so
 // panels of W are dequantized into float32 (in the unpack order, matched by permuting x) and
 // multiplied by OpenBLAS sgemm, or rounded to bfloat16 and multiplied by the bf16 GEMM when the
 // activations are bfloat16 anyway.
@@ -13,6 +14,7 @@
 
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/quantized.h"
+#include "backend/cpu/quantized_int8.h"
 #include "backend/cpu/quantized_simd.h"
 #include "backend/cpu/simd_convert.h"
 #include "backend/cpu/thread_pool.h"
@@ -48,6 +50,7 @@ void group_sums(const float* x, int64_t M, int64_t K, int group_size, float* out
 }
 
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
+  if (qint8::supports(w)) return qint8::gemv(x, M, w, y);
   const int64_t K = w.cols;
   const int64_t N = w.rows;
   std::vector<float> xp(M * K);

@@ -1,0 +1,29 @@
+// Decoding with 4- and 8-bit weights on integer dot products (AVX-512 VNNI).
+//
+// Unpacking 4-bit weights into floats costs more than reading them, so the few-row product
+// instead rounds each row of x once per block of 32 elements to t * dx with dx = max |x| / 127
+// and t = coarse + fine / 128, coarse and fine int8, and multiplies the unpacked weight bytes
+// with both terms in int32 (vpdpbusd: weights as the unsigned operand, x as the signed one).
+// Per weight group g of a row:
+//   sum_i w_i x_i ≈ scale_g * sum_blocks dx_b * sum_i q_i t_i + bias_g * sum_{i in g} x_i,
+// where the bias term uses the exact float sums of x. A single int8 term (as llama.cpp's Q8
+// activations) would add an error as large as that of 8-bit weights, enough to change greedy
+// tokens of small models; the fine term brings it to 2^-15 of each block's maximum, below
+// bfloat16 rounding, for one more vpdpbusd per weight vector.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cpu/quantized.h"
+
+namespace tessera::cpu::qint8 {
+
+// Whether gemv handles w on this CPU: 4 or 8 bits, rows a multiple of one SIMD block (128
+// elements at 4 bits, 64 at 8), groups of 32, 64, 128... elements, and AVX-512 VNNI present.
+bool supports(const QuantizedMatrix& w);
+
+// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T with x rounded to int8 as described above.
+// x and y are contiguous float32; requires supports(w).
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
+
+}  // namespace tessera::cpu::qint8
