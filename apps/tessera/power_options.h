@@ -96,7 +96,16 @@ inline void power_stream_generate(const PowerFlags& flags, const PowerSession& s
                                   const std::vector<int>& ids, const lm::GenerateOptions& options,
                                   const std::function<bool(const lm::GenerationResponse&)>& on_token) {
   if (session.draft) {
-    lm::speculative_stream_generate(loaded, *session.draft, ids, options, flags.num_draft_tokens, on_token);
+    int drafted = 0;
+    int total = 0;
+    lm::speculative_stream_generate(loaded, *session.draft, ids, options, flags.num_draft_tokens,
+                                    [&](const lm::GenerationResponse& r) {
+                                      drafted += r.from_draft;
+                                      ++total;
+                                      return on_token(r);
+                                    });
+    // On stderr, so that stdout stays what plain generation prints.
+    std::fprintf(stderr, "Draft tokens accepted: %d of %d generated tokens\n", drafted, total);
   } else {
     lm::stream_generate(loaded, ids, options, on_token);
   }
