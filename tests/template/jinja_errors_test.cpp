@@ -146,6 +146,15 @@ TEST(JinjaRuntimeErrors, TypeErrorsUsePythonMessages) {
   EXPECT_THAT(render_error("{{ 'a'.split('') }}"), HasSubstr("empty separator"));
 }
 
+TEST(JinjaRuntimeErrors, ValuesNestedBeyondPythonsRecursionLimitAreErrors) {
+  const std::string nest = "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = [ns.l] %}{% endfor %}";
+  EXPECT_THAT(render_error(nest + "{{ ns.l }}"), HasSubstr("nested too deeply"));
+  EXPECT_THAT(render_error(nest + "{{ ns.l|tojson }}"), HasSubstr("Circular reference"));
+  const std::string shallow = "{% set ns = namespace(l=[]) %}{% for i in range(3) %}{% set ns.l = [ns.l] %}{% endfor %}";
+  EXPECT_EQ(Template(shallow + "{{ ns.l }}{{ ns.l|tojson }}").render(Value::dict()), "[[[[]]]][[[[]]]]");
+  EXPECT_THAT(render_error("{{ 'ab' * 1000000000000 }}"), HasSubstr("repetition result too large"));
+}
+
 TEST(JinjaRaiseException, ThrowsExactlyTheMessage) {
   Template t("before\n{% if messages|length > 1 %}{{ raise_exception('Only one message, got ' ~ messages|length) }}{% endif %}ok");
   EXPECT_EQ(t.render(tessera::jinja::from_json(nlohmann::ordered_json{{"messages", {1}}})), "before\nok");

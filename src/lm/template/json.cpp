@@ -130,6 +130,9 @@ struct JsonWriter {
   }
 
   void write(const Value& value, int level) {
+    if (level > 900) {
+      throw EvalError("Circular reference detected (or a value nested more than 900 deep)");
+    }
     switch (value.kind()) {
       case Value::Kind::None: out += "null"; return;
       case Value::Kind::Bool: out += value.as_bool() ? "true" : "false"; return;

@@ -61,6 +61,12 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 Value repeat(const Value& sequence, int64_t times) {
   times = std::max<int64_t>(times, 0);
+  constexpr int64_t kMaxElements = int64_t{1} << 28;
+  int64_t unit = sequence.is_string() ? static_cast<int64_t>(sequence.as_string().size())
+                                      : static_cast<int64_t>(sequence.as_list().size());
+  if (unit > 0 && times > kMaxElements / unit) {
+    throw EvalError("repetition result too large");
+  }
   if (sequence.is_string()) {
     std::string out;
     out.reserve(sequence.as_string().size() * static_cast<size_t>(times));

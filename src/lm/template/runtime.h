@@ -58,6 +58,11 @@ class Renderer {
   enum class Flow { Normal, Break, Continue };
 
   Renderer(const Value& variables, std::string& out);
+  // Macros hold their defining scope, and that scope holds the macros: clearing the scopes
+  // recorded in `closures` when rendering ends breaks those reference cycles.
+  ~Renderer();
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
 
   // Scopes innermost first, then the render variables, then the globals.
   Value lookup(std::string_view name) const;
@@ -67,6 +72,7 @@ class Renderer {
   std::string* out;
   Flow flow = Flow::Normal;
   int call_depth = 0;  // nested macro calls, bounded to turn runaway recursion into an error
+  std::vector<std::shared_ptr<Scope>> closures;
 
  private:
   const Value& variables_;

@@ -92,6 +92,12 @@ std::shared_ptr<Scope> child_scope(const std::shared_ptr<Scope>& parent) {
 Renderer::Renderer(const Value& variables, std::string& out)
     : scope(std::make_shared<Scope>()), out(&out), variables_(variables) {}
 
+Renderer::~Renderer() {
+  for (const auto& closure : closures) {
+    closure->variables.clear();
+  }
+}
+
 Value Renderer::lookup(std::string_view name) const {
   for (const Scope* s = scope.get(); s; s = s->parent.get()) {
     if (const Value* found = s->find(name)) {
@@ -223,6 +229,7 @@ void SetBlockNode::render(Renderer& renderer) const {
 
 Value MacroNode::make_macro(Renderer& renderer) const {
   std::shared_ptr<Scope> definition_scope = renderer.scope;
+  renderer.closures.push_back(definition_scope);
   const MacroNode* macro = this;
   return Value(std::make_shared<Callable>(Callable{name, [macro, definition_scope](Renderer& r, Args& args) {
     if (args.positional.size() > macro->params.size()) {

@@ -128,6 +128,55 @@ std::string Value::str() const {
   }
 }
 
+namespace {
+
+// Containers can hold themselves (list.append); Python prints [...] there. We stop where
+// Python's recursion limit would, rather than recurse without bound.
+constexpr int kMaxReprDepth = 900;
+
+std::string repr_at(const Value& value, int depth) {
+  if (depth > kMaxReprDepth) {
+    throw EvalError("value nested too deeply to print");
+  }
+  switch (value.kind()) {
+    case Value::Kind::List:
+    case Value::Kind::Tuple: {
+      bool tuple = value.kind() == Value::Kind::Tuple;
+      std::string out = tuple ? "(" : "[";
+      const List& items = value.as_list();
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) {
+          out += ", ";
+        }
+        out += repr_at(items[i], depth + 1);
+      }
+      if (tuple && items.size() == 1) {
+        out += ",";
+      }
+      return out + (tuple ? ")" : "]");
+    }
+    case Value::Kind::Dict:
+    case Value::Kind::Namespace: {
+      bool ns = value.kind() == Value::Kind::Namespace;
+      std::string out = ns ? "<Namespace {" : "{";
+      bool first = true;
+      for (const auto& [key, item] : value.as_dict().items) {
+        if (!first) {
+          out += ", ";
+        }
+        out += repr_at(key, depth + 1);
+        out += ": ";
+        out += repr_at(item, depth + 1);
+        first = false;
+      }
+      return out + (ns ? "}>" : "}");
+    }
+    default: return value.repr();
+  }
+}
+
+}  // namespace
+
 std::string Value::repr() const {
   switch (kind_) {
     case Kind::Undefined: return "Undefined";
@@ -137,36 +186,9 @@ std::string Value::repr() const {
     case Kind::Float: return python_float(as_float());
     case Kind::String: return python_repr_string(as_string());
     case Kind::List:
-    case Kind::Tuple: {
-      bool tuple = kind_ == Kind::Tuple;
-      std::string out = tuple ? "(" : "[";
-      const List& items = as_list();
-      for (size_t i = 0; i < items.size(); ++i) {
-        out += (i ? ", " : "") + items[i].repr();
-      }
-      if (tuple && items.size() == 1) {
-        out += ",";
-      }
-      return out + (tuple ? ")" : "]");
-    }
-    case Kind::Dict: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [key, value] : as_dict().items) {
-        out += (first ? "" : ", ") + key.repr() + ": " + value.repr();
-        first = false;
-      }
-      return out + "}";
-    }
-    case Kind::Namespace: {
-      std::string out = "<Namespace {";
-      bool first = true;
-      for (const auto& [key, value] : as_dict().items) {
-        out += (first ? "" : ", ") + key.repr() + ": " + value.repr();
-        first = false;
-      }
-      return out + "}>";
-    }
+    case Kind::Tuple:
+    case Kind::Dict:
+    case Kind::Namespace: return repr_at(*this, 0);
     case Kind::Callable: return "<function " + as_callable().name + ">";
     case Kind::Object: return std::string(1, '<').append(as_object().type_name()).append(" object>");
   }
