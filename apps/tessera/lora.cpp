@@ -92,8 +92,10 @@ void apply_config(LoraFlags& flags, const CLI::App& app) {
   }
   if (cfg.contains("lr_schedule") && !cfg.at("lr_schedule").is_null()) flags.lr_schedule = cfg.at("lr_schedule");
   if (cfg.contains("optimizer_config")) flags.optimizer_config = cfg.at("optimizer_config");
-  if (flags.optimizer != "adam" && flags.optimizer != "adamw" && flags.optimizer != "sgd") {
-    throw std::invalid_argument(flags.config + ": optimizer must be adam, adamw or sgd, got '" + flags.optimizer + "'");
+  if (flags.optimizer != "adam" && flags.optimizer != "adamw" && flags.optimizer != "sgd" &&
+      flags.optimizer != "adafactor") {
+    throw std::invalid_argument(flags.config + ": optimizer must be adam, adamw, sgd or adafactor, got '" +
+                                flags.optimizer + "'");
   }
 }
 
@@ -113,6 +115,17 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const LoraFlags& flags) {
   const nlohmann::json extra = flags.optimizer_config.is_object() ? flags.optimizer_config.value(
                                                                         flags.optimizer, nlohmann::json::object())
                                                                   : nlohmann::json::object();
+  if (flags.optimizer == "adafactor") {
+    optim::AdafactorOptions o;
+    o.clip_threshold = extra.value("clip_threshold", o.clip_threshold);
+    o.decay_rate = extra.value("decay_rate", o.decay_rate);
+    if (extra.contains("beta_1") && !extra.at("beta_1").is_null()) o.beta1 = extra.at("beta_1").get<float>();
+    o.weight_decay = extra.value("weight_decay", o.weight_decay);
+    o.scale_parameter = extra.value("scale_parameter", o.scale_parameter);
+    o.relative_step = extra.value("relative_step", o.relative_step);
+    o.warmup_init = extra.value("warmup_init", o.warmup_init);
+    return std::make_unique<optim::Adafactor>(lr, o);
+  }
   if (flags.optimizer == "sgd") {
     optim::SGDOptions o;
     o.momentum = extra.value("momentum", o.momentum);
@@ -188,7 +201,7 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"lora", "dora", "full"}))
       ->capture_default_str();
   app.add_option("--optimizer", flags->optimizer, "Optimizer")
-      ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
+      ->check(CLI::IsMember({"adam", "adamw", "sgd", "adafactor"}))
       ->capture_default_str();
   app.add_option("--num-layers", flags->num_layers, "Number of layers to fine-tune (-1: all)")->capture_default_str();
   app.add_option("--batch-size", flags->batch_size, "Minibatch size")->capture_default_str();

@@ -1,5 +1,6 @@
 #include "tessera/optim/optimizers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -110,6 +111,65 @@ AdamW::AdamW(LearningRate learning_rate, AdamOptions options, float weight_decay
 array AdamW::apply_single(const array& gradient, const array& parameter, Slots& slots, float lr, int step) {
   array decayed = multiply(parameter, array(1.0f - lr * weight_decay_));
   return Adam::apply_single(gradient, decayed, slots, lr, step);
+}
+
+Adafactor::Adafactor(LearningRate learning_rate, AdafactorOptions options)
+    : Optimizer(std::move(learning_rate)), options_(options) {}
+
+namespace {
+
+array rms(const array& x) { return sqrt(mean(square(astype(x, float32)))); }
+
+array slot_or_zeros(std::map<std::string, array>& slots, const std::string& name, const Shape& shape) {
+  auto it = slots.find(name);
+  return it == slots.end() ? zeros(shape, float32) : it->second;
+}
+
+}  // namespace
+
+array Adafactor::apply_single(const array& gradient, const array& parameter, Slots& slots, float lr, int step) {
+  const auto& o = options_;
+  float step_size = lr;
+  if (o.relative_step) {
+    const float min_step = o.warmup_init ? 1e-6f * static_cast<float>(step) : 1e-2f;
+    step_size = std::min(min_step, 1.0f / std::sqrt(static_cast<float>(step)));
+  }
+  array learning_rate = array(step_size);
+  if (o.scale_parameter) learning_rate = multiply(maximum(array(o.eps2), rms(parameter)), learning_rate);
+  const float beta2 = 1.0f - std::pow(static_cast<float>(step), o.decay_rate);
+  array g = astype(gradient, float32);
+  array update = add(square(g), array(o.eps1));
+  const Shape& shape = parameter.shape();
+  if (shape.size() >= 2) {
+    Shape row_shape(shape.begin(), shape.end() - 1);
+    Shape col_shape(shape.begin(), shape.end() - 2);
+    col_shape.push_back(shape.back());
+    array row = add(multiply(slot_or_zeros(slots, "exp_avg_sq_row", row_shape), array(beta2)),
+                    multiply(mean(update, -1), array(1.0f - beta2)));
+    array col = add(multiply(slot_or_zeros(slots, "exp_avg_sq_col", col_shape), array(beta2)),
+                    multiply(mean(update, -2), array(1.0f - beta2)));
+    slots.insert_or_assign("exp_avg_sq_row", row);
+    slots.insert_or_assign("exp_avg_sq_col", col);
+    array r_factor = rsqrt(divide(row, mean(row, -1, true)));
+    array c_factor = rsqrt(col);
+    update = multiply(multiply(expand_dims(r_factor, -1), expand_dims(c_factor, -2)), g);
+  } else {
+    array avg = add(multiply(slot_or_zeros(slots, "exp_avg_sq", shape), array(beta2)),
+                    multiply(update, array(1.0f - beta2)));
+    slots.insert_or_assign("exp_avg_sq", avg);
+    update = multiply(rsqrt(avg), g);
+  }
+  update = divide(update, maximum(array(1.0f), divide(rms(update), array(o.clip_threshold))));
+  update = multiply(learning_rate, update);
+  if (o.beta1) {
+    array avg = add(multiply(slot_or_zeros(slots, "exp_avg", shape), array(*o.beta1)),
+                    multiply(update, array(1.0f - *o.beta1)));
+    slots.insert_or_assign("exp_avg", avg);
+    update = avg;
+  }
+  array p = astype(parameter, float32);
+  if (o.weight_decay != 0.0f) p = add(p, multiply(p, multiply(learning_rate, array(-o.weight_decay))));
+  return astype(subtract(p, update), parameter.dtype());
 }
 
 std::pair<Tree, array> clip_grad_norm(const Tree& gradients, float max_norm) {

@@ -64,6 +64,33 @@ TEST(AdamW, DecoupledWeightDecayDefault) {
               1e-5);
 }
 
+TEST(Adafactor, VectorStep) {
+  Adafactor opt;
+  Tree p{{"w", array({1.0f})}};
+  // beta2 = 0 at step 1: the update is sign(g), scaled by rms(p) * min(1e-2, 1) = 0.01
+  EXPECT_NEAR(one_step(opt, p, 0.5f), 0.99f, 1e-6);
+}
+
+TEST(Adafactor, FactoredMatrixStep) {
+  Adafactor opt;
+  Tree p{{"w", ones({2, 2})}};
+  p = opt.apply_gradients({{"w", reshape(array({1.0f, 2.0f, 3.0f, 4.0f}), {2, 2})}}, p);
+  // rows: mean g^2 = 2.5, 12.5 (mean 7.5); columns: 5, 10
+  const double g[4] = {1, 2, 3, 4};
+  const double r[2] = {1 / std::sqrt(2.5 / 7.5), 1 / std::sqrt(12.5 / 7.5)};
+  const double c[2] = {1 / std::sqrt(5.0), 1 / std::sqrt(10.0)};
+  auto w = p.at("w").to_vector<float>();
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 2; ++j) EXPECT_NEAR(w[i * 2 + j], 1.0 - 0.01 * r[i] * c[j] * g[i * 2 + j], 1e-6);
+  }
+  AdafactorOptions plain;
+  plain.scale_parameter = false;
+  plain.relative_step = false;
+  Adafactor fixed(0.1f, plain);
+  Tree q{{"w", array({1.0f})}};
+  EXPECT_NEAR(one_step(fixed, q, 0.5f), 0.9f, 1e-6);
+}
+
 TEST(Optimizer, ScheduleAndStateRoundTrip) {
   SGD opt(linear_schedule(1.0f, 0.0f, 2), {.momentum = 0.5f});
   EXPECT_FLOAT_EQ(opt.learning_rate(), 1.0f);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -95,6 +96,30 @@ class AdamW : public Adam {
 
  private:
   float weight_decay_;
+};
+
+struct AdafactorOptions {
+  float eps1 = 1e-30f;  // added to squared gradients
+  float eps2 = 1e-3f;   // floor of the parameter scale
+  float clip_threshold = 1.0f;
+  float decay_rate = -0.8f;
+  std::optional<float> beta1;  // first moment, off by default
+  float weight_decay = 0.0f;
+  bool scale_parameter = true;
+  bool relative_step = true;  // the step size is min(1e-2, 1/sqrt(step)); the learning rate is unused
+  bool warmup_init = false;
+};
+
+// Adafactor (MLX's): factored second moments (row and column means) for matrices.
+class Adafactor : public Optimizer {
+ public:
+  explicit Adafactor(LearningRate learning_rate = 0.0f, AdafactorOptions options = {});
+
+ protected:
+  array apply_single(const array& gradient, const array& parameter, Slots& slots, float lr, int step) override;
+
+ private:
+  AdafactorOptions options_;
 };
 
 // Scales every gradient by max_norm / (norm + 1e-6) when the global L2 norm exceeds max_norm.
