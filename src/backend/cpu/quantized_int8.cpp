@@ -95,27 +95,28 @@ TESSERA_VNNI QuantizedX quantize_x(const float* x, int64_t M, int64_t K, int bit
   return qx;
 }
 
-// Widens params [g0, g0 + G) to float32; out has room for G rounded up to 16.
-TESSERA_VNNI void widen(const void* params, ScaleType t, int64_t g0, int64_t G, float* out) {
-  for (int64_t i = 0; i < G; i += 16) {
-    const __mmask16 k = G - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (G - i)) - 1u);
-    __m512 v;
-    if (t == ScaleType::float32) {
-      v = _mm512_maskz_loadu_ps(k, static_cast<const float*>(params) + g0 + i);
-    } else {
-      const __m256i h = _mm256_maskz_loadu_epi16(k, static_cast<const uint16_t*>(params) + g0 + i);
-      v = t == ScaleType::float16 ? _mm512_cvtph_ps(h)
-                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    }
-    _mm512_storeu_ps(out + i, v);
-  }
+// Params [g, g + 16) as float32, the lanes of k only.
+TESSERA_VNNI __m512 load_params(const void* params, ScaleType t, int64_t g, __mmask16 k) {
+  if (t == ScaleType::float32) return _mm512_maskz_loadu_ps(k, static_cast<const float*>(params) + g);
+  const __m256i h = _mm256_maskz_loadu_epi16(k, static_cast<const uint16_t*>(params) + g);
+  return t == ScaleType::float16 ? _mm512_cvtph_ps(h)
+                                 : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// acc plus a · b (n floats), summed over lanes.
-TESSERA_VNNI float sum_with_dot(__m512 acc, const float* a, const float* b, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 k = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1u);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), acc);
+constexpr __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// Widens params [g0, g0 + G) to float32; out has room for G rounded up to 16.
+TESSERA_VNNI void widen(const void* params, ScaleType t, int64_t g0, int64_t G, float* out) {
+  for (int64_t i = 0; i < G; i += 16) _mm512_storeu_ps(out + i, load_params(params, t, g0 + i, first_lanes(G - i)));
+}
+
+// acc plus params [g0, g0 + G) · sums [G], summed over lanes.
+TESSERA_VNNI float sum_with_dot(__m512 acc, const void* params, ScaleType t, int64_t g0, const float* sums, int64_t G) {
+  for (int64_t i = 0; i < G; i += 16) {
+    const __mmask16 k = first_lanes(G - i);
+    acc = _mm512_fmadd_ps(load_params(params, t, g0 + i, k), _mm512_maskz_loadu_ps(k, sums + i), acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
@@ -182,7 +183,7 @@ TESSERA_VNNI void rows_pass(const QuantizedX& qx, int64_t m0, const QuantizedMat
   alignas(64) int32_t lane_group[16];
   for (int l = 0; l < 16; ++l) lane_group[l] = static_cast<int32_t>((l * E / 16) / gs);
   const __m512i group_index = _mm512_load_si512(lane_group);
-  std::vector<float> scales(G + 16), biases(G + 16);
+  std::vector<float> scales(G + 16);
   const int8_t* xq[MR];
   const float* xdx[MR];
   for (int m = 0; m < MR; ++m) {
@@ -192,7 +193,6 @@ TESSERA_VNNI void rows_pass(const QuantizedX& qx, int64_t m0, const QuantizedMat
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* row = bytes + n * row_bytes;
     widen(w.scales, w.scale_type, n * G, G, scales.data());
-    widen(w.biases, w.scale_type, n * G, G, biases.data());
     __m512 acc[MR][P];
     for (int m = 0; m < MR; ++m)
       for (int p = 0; p < P; ++p) acc[m][p] = _mm512_setzero_ps();
@@ -205,7 +205,7 @@ TESSERA_VNNI void rows_pass(const QuantizedX& qx, int64_t m0, const QuantizedMat
     for (int m = 0; m < MR; ++m) {
       __m512 total = acc[m][0];
       for (int p = 1; p < P; ++p) total = _mm512_add_ps(total, acc[m][p]);
-      y[(m0 + m) * N + n] = sum_with_dot(total, biases.data(), qx.sums.data() + (m0 + m) * G, G);
+      y[(m0 + m) * N + n] = sum_with_dot(total, w.biases, w.scale_type, n * G, qx.sums.data() + (m0 + m) * G, G);
     }
   }
 }
