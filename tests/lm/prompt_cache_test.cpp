@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tessera/io.h"
+#include "tessera/lm/chat_template.h"
 #include "tessera/lm/generate.h"
 #include "tessera/lm/kv_cache.h"
 #include "tessera/lm/prompt_cache.h"
@@ -175,4 +176,22 @@ TEST(PromptCache, CacheOfAnotherTokenizerOrModelIsRefused) {
   cached = tx::lm::load_prompt_cache(path);
   cached.cache.pop_back();
   EXPECT_THROW(tx::lm::check_prompt_cache_matches(cached, loaded, path), std::runtime_error);
+}
+
+TEST(PromptCache, CachedTurnAndQuestionRenderAsOneUserTurn) {
+  tx::lm::LoadedModel loaded = demo();
+  loaded.chat_template = std::make_shared<tx::lm::ChatTemplate>(
+      "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"
+      "{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
+      "<s>", "</s>");
+  auto kwargs = nlohmann::ordered_json::object();
+  std::string prefix = tx::lm::render_unfinished_user_turn(loaded, kPrefix, kwargs);
+  EXPECT_EQ(prefix, "<s><|user|>\n" + kPrefix);
+  nlohmann::ordered_json question = nlohmann::ordered_json::array();
+  question.push_back({{"role", "user"}, {"content", kQuestion}});
+  std::string suffix = tx::lm::render_cached_turn_suffix(loaded, question, kwargs);
+  EXPECT_EQ(suffix, kQuestion + "<|end|>\n<|assistant|>\n");
+  nlohmann::ordered_json whole = nlohmann::ordered_json::array();
+  whole.push_back({{"role", "user"}, {"content", kPrefix + kQuestion}});
+  EXPECT_EQ(prefix + suffix, loaded.chat_template->apply(whole, nlohmann::ordered_json(), true, kwargs));
 }
