@@ -48,7 +48,8 @@ TEST(QuantizedLinear, MatchesLinearWithDequantizedWeight) {
   auto q = QuantizedLinear::from_linear(linear, 64, 4);
   array x = pseudo_random({3, 5, 128}, 3);
   array wd = dequantize(q->parameter("weight"), q->parameter("scales"), q->parameter("biases"), 64, 4);
-  expect_close((*q)(x), add(matmul(x, transpose(wd)), linear.parameter("bias")), 1e-4f);
+  // Few-row products round x to steps of 2^-15 of each block's maximum (int8 dot products).
+  expect_close((*q)(x), add(matmul(x, transpose(wd)), linear.parameter("bias")), 1e-3f);
   // 8 bits is close to the float layer itself.
   auto q8 = QuantizedLinear::from_linear(linear, 32, 8);
   expect_close((*q8)(x), linear(x), 0.05f);

@@ -33,8 +33,9 @@ constexpr int64_t chunk_elems(int bits) { return bits == 4 ? 128 : 64; }
 constexpr int64_t unpack_position(int64_t e, int bits) { return bits == 4 ? (e & 1) * 64 + e / 2 : e; }
 
 // Each element of x is t * dx with t = coarse + fine / kFineSteps: two int8 terms on the same
-// dx, so the dot product of a chunk is (coarse · q) * kFineSteps + fine · q in int32.
-constexpr int kFineShift = 7;
+// dx, so the dot product of a chunk is (coarse · q) * kFineSteps + fine · q in int32 (at most
+// 4 * 255 * (127 * 256 + 127) per lane: no overflow).
+constexpr int kFineShift = 8;
 constexpr float kFineSteps = 1 << kFineShift;
 
 // x in the two int8 terms, in the unpack order: per chunk E coarse bytes, then E fine bytes;
@@ -49,8 +50,8 @@ struct QuantizedX {
   std::vector<float> sums;     // [M, groups]
 };
 
-// The coarse (round(t), |t| <= 127) and fine (round((t - coarse) * kFineSteps), |.| <= 64)
-// terms of 16 elements x = t * dx.
+// The coarse (round(t), |t| <= 127) and fine (round((t - coarse) * kFineSteps), saturated to
+// [-128, 127]) terms of 16 elements x = t * dx: |t - coarse - fine / kFineSteps| <= 1 / kFineSteps.
 TESSERA_VNNI void split(__m512 t, int8_t* coarse, int8_t* fine) {
   const __m512 rounded = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(coarse), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(rounded)));

@@ -2,7 +2,7 @@
 //
 // Unpacking 4-bit weights into floats costs more than reading them, so the few-row product
 // instead rounds each row of x once per block of 32 elements to t * dx with dx = max |x| / 127
-// and t = coarse + fine / 128, coarse and fine int8, and multiplies the unpacked weight bytes
+// and t = coarse + fine / 256, coarse and fine int8, and multiplies the unpacked weight bytes
 // with both terms in int32 (vpdpbusd: weights as the unsigned operand, x as the signed one).
 // Per weight group g of a row:
 //   sum_i w_i x_i ≈ scale_g * sum_blocks dx_b * sum_i q_i t_i + bias_g * sum_{i in g} x_i,
