@@ -133,7 +133,8 @@ TESSERA_VNNI __attribute__((always_inline)) inline void accumulate_chunk(
     const uint8_t* row, int64_t c, const float* scales, int gs_shift, __m512i group_index, const int8_t* const* xq,
     const float* const* xdx, __m512 (*acc)[accumulators(MR)], int p) {
   constexpr int64_t E = chunk_elems(BITS);
-  // The scales were just stored: reads inside one 16-byte store let the store forward.
+  // Scalar or 16-byte reads of the scales just widened (wider unaligned reads straddling those
+  // stores would stall on store forwarding).
   const int64_t group = (c * E) >> gs_shift;
   __m512 s;
   if constexpr (WIDE_GROUPS) {
