@@ -50,7 +50,8 @@ void affine_dequantize(const uint32_t* packed, const T* scales, const T* biases,
 // Dequantizes rows [row_begin, row_end) of w into float32 out [row_end - row_begin, cols].
 void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t row_end, float* out);
 
-// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T. x and y are contiguous float32. With
+// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T (few rows of x on 4- or 8-bit w: with x
+// rounded as quantized_int8.h describes). x and y are contiguous float32. With
 // bf16_inputs (x holds bfloat16 values), large products may round the dequantized weights to
 // bfloat16 as well and run on the bf16 GEMM.
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs = false);
