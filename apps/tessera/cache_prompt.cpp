@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "model_options.h"
+#include "power_options.h"
 #include "tessera/lm/prompt_cache.h"
 
 namespace tessera::cli {
@@ -19,6 +20,7 @@ struct CachePromptFlags {
   int max_kv_size = 0;
   CLI::Option* max_kv_size_option = nullptr;
   int prefill_step_size = 2048;
+  KVQuantizationFlags kv;
 };
 
 void run(const CachePromptFlags& flags) {
@@ -41,7 +43,9 @@ void run(const CachePromptFlags& flags) {
 
   std::optional<int> max_kv_size;
   if (flags.max_kv_size_option->count() > 0) max_kv_size = flags.max_kv_size;
-  lm::Cache cache = lm::make_prompt_cache(*loaded.model, max_kv_size);
+  if (flags.kv.given() && max_kv_size) throw std::invalid_argument("--kv-bits cannot be combined with --max-kv-size.");
+  lm::Cache cache =
+      flags.kv.given() ? make_kv_quantized_cache(flags.kv, *loaded.model) : lm::make_prompt_cache(*loaded.model, max_kv_size);
   lm::fill_prompt_cache(*loaded.model, ids, cache, flags.prefill_step_size);
 
   lm::PromptCacheMetadata metadata = lm::model_fingerprint(loaded);
@@ -63,6 +67,7 @@ void setup(CLI::App& app) {
                  "Extra variables for the chat template, as a JSON object");
   flags->max_kv_size_option = app.add_option("--max-kv-size", flags->max_kv_size,
                                              "Keep at most this many tokens per layer (the first 4 and the latest)");
+  add_kv_quantization_flags(app, flags->kv);
   app.add_option("--prefill-step-size", flags->prefill_step_size, "Tokens per prefill chunk")->capture_default_str();
   app.callback([flags] { run(*flags); });
 }

@@ -1,5 +1,6 @@
 // Flags of `tessera generate` for the generation power features: continuing from a prompt
-// cache file, speculative decoding with a draft model, batched generation of a prompts file. Kept apart from model_options.h so that generate.cpp only hooks them in.
+// cache file, a quantized KV cache, speculative decoding with a draft model, batched generation
+// of a prompts file. Kept apart from model_options.h so that generate.cpp only hooks them in.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -14,12 +15,41 @@
 #include "model_options.h"
 #include "tessera/lm/batch_generate.h"
 #include "tessera/lm/prompt_cache.h"
+#include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/lm/speculative.h"
 
 namespace tessera::cli {
 
+// --kv-bits/--kv-group-size/--quantized-kv-start, shared by generate and cache_prompt.
+struct KVQuantizationFlags {
+  int bits = 0;
+  int group_size = 64;
+  int start = 0;
+  CLI::Option* bits_option = nullptr;
+
+  bool given() const { return bits_option && bits_option->count() > 0; }
+};
+
+inline void add_kv_quantization_flags(CLI::App& app, KVQuantizationFlags& flags) {
+  flags.bits_option = app.add_option("--kv-bits", flags.bits, "Store the KV cache quantized to this many bits (4 or 8)");
+  app.add_option("--kv-group-size", flags.group_size,
+                 "Features per quantization group of the KV cache (a divisor of the head size)")
+      ->capture_default_str();
+  app.add_option("--quantized-kv-start", flags.start,
+                 "With --kv-bits, keep the cache in floating point until it holds more than this many tokens")
+      ->capture_default_str();
+}
+
+// A fresh quantized cache for the model, after checking the flags.
+inline lm::Cache make_kv_quantized_cache(const KVQuantizationFlags& flags, const lm::Model& model) {
+  lm::check_kv_quantization(flags.bits, flags.group_size);
+  if (flags.start < 0) throw std::invalid_argument("--quantized-kv-start must be >= 0.");
+  return lm::make_quantized_cache(model, flags.bits, flags.group_size, flags.start);
+}
+
 struct PowerFlags {
   std::string prompt_cache_file;
+  KVQuantizationFlags kv;
   std::string draft_model;
   int num_draft_tokens = 3;
   std::string prompts_file;
@@ -33,6 +63,7 @@ inline void add_power_flags(CLI::App& app, PowerFlags& flags) {
   flags.chat_template_config_option = app.get_option_no_throw("--chat-template-config");
   app.add_option("--prompt-cache-file", flags.prompt_cache_file,
                  "A prompt cache from `tessera cache_prompt`: the prompt continues it (--model defaults to its model)");
+  add_kv_quantization_flags(app, flags.kv);
   app.add_option("--draft-model", flags.draft_model,
                  "A smaller model of the same vocabulary that drafts tokens for speculative decoding");
   app.add_option("--num-draft-tokens", flags.num_draft_tokens, "Tokens the draft model proposes per step")
@@ -48,6 +79,7 @@ inline void add_power_flags(CLI::App& app, PowerFlags& flags) {
 struct PowerSession {
   std::optional<lm::LoadedPromptCache> prompt_cache;
   std::optional<lm::LoadedModel> draft;
+  lm::Cache quantized_cache;
   nlohmann::ordered_json template_kwargs;  // from the cache when --chat-template-config is not given
 };
 
@@ -85,6 +117,15 @@ inline void attach_power_session(const PowerFlags& flags, PowerSession& session,
     draft_flags.model = flags.draft_model;
     session.draft = load_model(draft_flags);
     lm::check_draft_model(loaded, *session.draft);
+  }
+  if (flags.kv.given()) {
+    if (session.prompt_cache || session.draft || options.max_kv_size || !flags.prompts_file.empty()) {
+      throw std::invalid_argument(
+          "--kv-bits cannot be combined with --prompt-cache-file (the file keeps its own format), --draft-model, "
+          "--max-kv-size or --prompts-file.");
+    }
+    session.quantized_cache = make_kv_quantized_cache(flags.kv, *loaded.model);
+    options.prompt_cache = &session.quantized_cache;
   }
   if (!session.prompt_cache) return;
   lm::check_prompt_cache_matches(*session.prompt_cache, loaded, flags.prompt_cache_file);

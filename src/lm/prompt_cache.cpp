@@ -10,6 +10,7 @@
 #include "tessera/io.h"
 #include "tessera/lm/chat_template.h"
 #include "tessera/lm/kv_cache.h"
+#include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/lm/tokenizer.h"
 
 namespace tessera::lm {
@@ -51,20 +52,27 @@ std::string tokenizer_fingerprint(const LoadedModel& loaded) {
 std::shared_ptr<KVCache> make_layer_cache(const std::string& class_name, const PromptCacheMetadata& meta,
                                           const std::string& path, int layer) {
   if (class_name == "KVCache") return std::make_shared<StandardKVCache>();
+  auto get = [&](const char* key) {
+    auto it = meta.find(key);
+    if (it == meta.end()) {
+      throw std::runtime_error(path + ": layer " + std::to_string(layer) + " (" + class_name + ") lacks '" + key +
+                               "' in its metadata.");
+    }
+    try {
+      return std::stoi(it->second);
+    } catch (const std::exception&) {
+      throw std::runtime_error(path + ": layer " + std::to_string(layer) + " metadata '" + key +
+                               "' is not an integer.");
+    }
+  };
+  if (class_name == "QuantizedKVCache") {
+    try {
+      return std::make_shared<QuantizedKVCache>(get("bits"), get("group_size"), get("start"));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(path + ": layer " + std::to_string(layer) + ": " + e.what());
+    }
+  }
   if (class_name == "RotatingKVCache") {
-    auto get = [&](const char* key) {
-      auto it = meta.find(key);
-      if (it == meta.end()) {
-        throw std::runtime_error(path + ": layer " + std::to_string(layer) + " (RotatingKVCache) lacks '" + key +
-                                 "' in its metadata.");
-      }
-      try {
-        return std::stoi(it->second);
-      } catch (const std::exception&) {
-        throw std::runtime_error(path + ": layer " + std::to_string(layer) + " metadata '" + key +
-                                 "' is not an integer.");
-      }
-    };
     int max_size = get("max_size");
     int keep = get("keep");
     if (keep < 0 || max_size <= keep) {
@@ -108,6 +116,7 @@ LoadedPromptCache load_prompt_cache(const std::string& path) {
   if (layers == 0) throw std::runtime_error(path + ": not a prompt cache file (no cache classes in its metadata).");
 
   LoadedPromptCache out;
+  size_t tensors_used = 0;
   for (const auto& [key, value] : file.metadata) {
     if (key.starts_with("1.")) out.metadata[key.substr(2)] = value;
   }
@@ -119,20 +128,22 @@ LoadedPromptCache load_prompt_cache(const std::string& path) {
       if (key.starts_with(prefix)) meta[key.substr(prefix.size())] = value;
     }
     auto cache = make_layer_cache(file.metadata.at("2." + layer), meta, path, l);
-    auto keys = file.tensors.find(layer + ".0");
-    auto values = file.tensors.find(layer + ".1");
-    if ((keys == file.tensors.end()) != (values == file.tensors.end())) {
-      throw std::runtime_error(path + ": layer " + layer + " has keys or values but not both.");
+    // State arrays L.0, L.1, ... (keys and values; codes, scales and biases when quantized).
+    std::vector<array> state;
+    for (auto it = file.tensors.find(layer + ".0"); it != file.tensors.end();
+         it = file.tensors.find(layer + "." + std::to_string(state.size()))) {
+      state.push_back(it->second);
     }
+    tensors_used += state.size();
     try {
-      if (keys != file.tensors.end()) cache->set_state({keys->second, values->second});
+      if (!state.empty()) cache->set_state(state);
       cache->set_meta_state(meta);
     } catch (const std::exception& e) {
       throw std::runtime_error(path + ": layer " + layer + ": " + e.what());
     }
     out.cache.push_back(cache);
   }
-  if (file.tensors.size() > 2 * static_cast<size_t>(layers)) {
+  if (file.tensors.size() != tensors_used) {
     throw std::runtime_error(path + ": tensors beyond the " + std::to_string(layers) + " layers of its metadata.");
   }
   int offset = out.cache[0]->offset();

@@ -130,3 +130,27 @@ TEST(PowerCli, PromptsFilePrintsEachResultWithItsIndex) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("none.txt"), std::string::npos) << missing.err;
 }
+
+TEST(PowerCli, QuantizedKvCacheFlags) {
+  auto plain = run_cli({"generate", "-p", "Once upon a time", "-m", "100", "--verbose", "false"});
+  auto q8 = run_cli({"generate", "-p", "Once upon a time", "-m", "100", "--verbose", "false", "--kv-bits", "8",
+                     "--kv-group-size", "4"});
+  ASSERT_EQ(q8.exit_code, 0) << q8.err;
+  EXPECT_EQ(q8.out, plain.out);
+
+  TempDir dir;
+  std::string cache = (dir.path() / "q.safetensors").string();
+  auto made = run_cli({"cache_prompt", "-p", kPrefix, "--prompt-cache-file", cache, "--kv-bits", "8",
+                       "--kv-group-size", "4"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto cached = run_cli({"generate", "--prompt-cache-file", cache, "-p", kQuestion, "-m", "20"});
+  EXPECT_EQ(cached.exit_code, 0) << cached.err;
+
+  auto five = run_cli({"generate", "-p", "x", "--kv-bits", "5"});
+  EXPECT_EQ(five.exit_code, 1);
+  EXPECT_NE(five.err.find("4 or 8 bits, got 5"), std::string::npos) << five.err;
+  EXPECT_EQ(tessera::test::count_lines(five.err), 1) << five.err;
+  auto group = run_cli({"generate", "-p", "x", "--kv-bits", "4"});
+  EXPECT_EQ(group.exit_code, 1);
+  EXPECT_NE(group.err.find("--kv-group-size"), std::string::npos) << group.err;
+}

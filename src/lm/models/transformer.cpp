@@ -2,6 +2,7 @@
 
 #include "lm/models/rope.h"
 #include "tessera/fast.h"
+#include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/nn/activations.h"
 #include "tessera/ops.h"
 
@@ -156,10 +157,14 @@ array Attention::operator()(const array& x, const AttentionMask& mask, KVCache* 
   const int offset = cache ? cache->offset() : 0;
   q = (*rope_)(q, offset);
   k = (*rope_)(k, offset);
-  if (cache) {
-    std::tie(k, v) = cache->update_and_fetch(k, v);
+  array o = q;
+  if (auto* quantized = dynamic_cast<QuantizedKVCache*>(cache)) {
+    // Attends over the quantized keys/values without dequantizing the cache.
+    o = quantized->attention(q, k, v, scale_, mask, softcap_);
+  } else {
+    if (cache) std::tie(k, v) = cache->update_and_fetch(k, v);
+    o = fast::scaled_dot_product_attention(q, k, v, scale_, mask.mode, mask.mask, softcap_);
   }
-  array o = fast::scaled_dot_product_attention(q, k, v, scale_, mask.mode, mask.mask, softcap_);
   o = reshape(transpose(o, {0, 2, 1, 3}), {x.shape(0), x.shape(1), int64_t{num_heads_} * head_dim_});
   return (*o_proj_)(o);
 }
