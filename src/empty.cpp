@@ -1,1 +1,0 @@
-// Stands in for a component that has no sources yet; an object library needs one file.
