@@ -3,12 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,14 +71,28 @@ struct QuantCase {
   int group_size;
 };
 
+// "<matrix>.bits<b>_gs<g>.weight" names a quantization case; other names do not.
+std::optional<QuantCase> parse_case(const std::string& name) {
+  const size_t pos = name.rfind(".bits");
+  if (pos == std::string::npos) {
+    return std::nullopt;
+  }
+  int bits = 0;
+  int group_size = 0;
+  char tail[16] = {};
+  if (std::sscanf(name.c_str() + pos, ".bits%d_gs%d%15s", &bits, &group_size, tail) != 3 ||
+      std::string(tail) != ".weight") {
+    return std::nullopt;
+  }
+  return QuantCase{name.substr(0, name.size() - 7), name.substr(0, pos), bits, group_size};
+}
+
 // Every prefix of quant.safetensors that has a packed weight.
 std::vector<QuantCase> discover_cases(const std::map<std::string, array>& tensors) {
-  const std::regex pattern(R"((.+)\.bits(\d+)_gs(\d+)\.weight)");
   std::vector<QuantCase> cases;
   for (const auto& [name, value] : tensors) {
-    std::smatch m;
-    if (std::regex_match(name, m, pattern)) {
-      cases.push_back({name.substr(0, name.size() - 7), m[1], std::stoi(m[2]), std::stoi(m[3])});
+    if (auto c = parse_case(name)) {
+      cases.push_back(*c);
     }
   }
   return cases;
