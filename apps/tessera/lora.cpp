@@ -38,6 +38,7 @@ struct LoraFlags {
   int test_batches = 500;
   int max_seq_length = 2048;
   int grad_accumulation_steps = 1;
+  bool grad_checkpoint = false;
   uint64_t seed = 0;
   bool mask_prompt = false;
   int rank = 8;
@@ -81,6 +82,7 @@ void apply_config(LoraFlags& flags, const CLI::App& app) {
   set("test_batches", "--test-batches", flags.test_batches);
   set("max_seq_length", "--max-seq-length", flags.max_seq_length);
   set("grad_accumulation_steps", "--grad-accumulation-steps", flags.grad_accumulation_steps);
+  set("grad_checkpoint", "--grad-checkpoint", flags.grad_checkpoint);
   set("seed", "--seed", flags.seed);
   set("mask_prompt", "--mask-prompt", flags.mask_prompt);
   if (cfg.contains("lora_parameters") && cfg.at("lora_parameters").is_object()) {
@@ -174,6 +176,7 @@ void run(LoraFlags flags, const CLI::App& app) {
     options.steps_per_eval = flags.steps_per_eval;
     options.save_every = flags.save_every;
     options.grad_accumulation_steps = flags.grad_accumulation_steps;
+    options.grad_checkpoint = flags.grad_checkpoint;
     options.seed = flags.seed;
     options.adapter_file = (fs::path(flags.adapter_path) / "adapters.safetensors").string();
     options.batch = batch;
@@ -219,6 +222,8 @@ void setup(CLI::App& app) {
   app.add_option("--max-seq-length", flags->max_seq_length, "Maximum sequence length")->capture_default_str();
   app.add_option("--grad-accumulation-steps", flags->grad_accumulation_steps, "Batches per optimizer update")
       ->capture_default_str();
+  app.add_flag("--grad-checkpoint", flags->grad_checkpoint,
+               "Recompute each layer's activations in the backward pass to save memory");
   app.add_option("--seed", flags->seed, "PRNG seed")->capture_default_str();
   app.add_flag("--mask-prompt", flags->mask_prompt, "Leave the prompt out of the loss");
   app.add_option("--lora-rank", flags->rank, "LoRA rank")->capture_default_str();

@@ -34,6 +34,11 @@ class Model : public nn::Module {
   virtual int vocab_size() const = 0;
   const std::string& model_type() const { return model_type_; }
 
+  // Gradient checkpointing for training: forward passes without a cache recompute each
+  // decoder layer's activations in the backward pass instead of keeping them alive.
+  void set_grad_checkpoint(bool on) { grad_checkpoint_ = on; }
+  bool grad_checkpoint() const { return grad_checkpoint_; }
+
   // Maps checkpoint tensors to this model's parameter names (drops buffers such as
   // rotary inv_freq, ties the head to the embeddings, stacks MoE experts, ...).
   virtual nn::ParameterMap sanitize(nn::ParameterMap weights) const;
@@ -43,6 +48,7 @@ class Model : public nn::Module {
 
  private:
   std::string model_type_;
+  bool grad_checkpoint_ = false;
 };
 
 struct GenerationConfig {

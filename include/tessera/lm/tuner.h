@@ -92,6 +92,8 @@ struct TrainingOptions {
   int steps_per_eval = 200;
   int save_every = 100;
   int grad_accumulation_steps = 1;
+  // Recompute each layer's activations in the backward pass (less memory, more compute).
+  bool grad_checkpoint = false;
   uint64_t seed = 0;
   std::string adapter_file = "adapters/adapters.safetensors";
   BatchOptions batch;

@@ -5,6 +5,8 @@
 #include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/nn/activations.h"
 #include "tessera/ops.h"
+#include "tessera/random.h"
+#include "tessera/transforms.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -235,7 +237,37 @@ TransformerBody::TransformerBody(const TransformerArgs& args, const FeedForwardF
   norm_ = register_module("norm", make_norm(args, args.hidden_size));
 }
 
-array TransformerBody::operator()(const array& tokens, Cache* cache) {
+array TransformerBody::checkpointed_layer(int i, const array& x, const AttentionMask& mask) {
+  auto layer = std::static_pointer_cast<DecoderLayer>(layers_->children().at(std::to_string(i)));
+  // The trainable parameters are inputs of the checkpoint, so that their gradients flow through
+  // it; each run of the body puts the values it is given into the layer and restores the old ones.
+  std::vector<std::string> names;
+  std::vector<array> inputs{x};
+  for (auto& [name, p] : layer->trainable_parameters()) {
+    names.push_back(name);
+    inputs.push_back(p);
+  }
+  // Dropout must draw the same masks when the backward pass recomputes the layer: every run of
+  // the body starts from one seed, and leaves the global key sequence at another, fresh one.
+  std::optional<uint64_t> seed;
+  if (layer->training()) {
+    auto words = random::bits({2}).to_vector<uint32_t>();
+    seed = (uint64_t{words[0]} << 32) | words[1];
+  }
+  auto body = [layer, names, mask, seed](const std::vector<array>& in) {
+    nn::ParameterMap given, saved = layer->trainable_parameters();
+    for (size_t k = 0; k < names.size(); ++k) given.emplace(names[k], in[k + 1]);
+    layer->update(given);
+    if (seed) random::seed(*seed);
+    array out = (*layer)(in[0], mask, nullptr);
+    if (seed) random::seed(*seed + 1);
+    layer->update(saved);
+    return std::vector<array>{out};
+  };
+  return checkpoint(body)(inputs)[0];
+}
+
+array TransformerBody::operator()(const array& tokens, Cache* cache, bool checkpoint_layers) {
   const int T = static_cast<int>(tokens.shape(1));
   array h = (*embed_tokens_)(tokens);
   if (args_.scale_embeddings) {
@@ -250,8 +282,13 @@ array TransformerBody::operator()(const array& tokens, Cache* cache) {
     }
   }
   for (int i = 0; i < args_.num_hidden_layers; ++i) {
+    const AttentionMask& mask = masks.at(args_.layer_windows[i]);
+    if (checkpoint_layers && !cache) {
+      h = checkpointed_layer(i, h, mask);
+      continue;
+    }
     KVCache* layer_cache = cache ? (*cache)[i].get() : nullptr;
-    h = (*layers_)[i](h, masks.at(args_.layer_windows[i]), layer_cache);
+    h = (*layers_)[i](h, mask, layer_cache);
   }
   return (*norm_)(h);
 }
@@ -295,7 +332,7 @@ array TransformerLM::operator()(const array& tokens, Cache* cache) {
     throw std::invalid_argument("[" + model_type() + "] the cache has " + std::to_string(cache->size()) +
                                 " layers, the model " + std::to_string(num_layers()));
   }
-  array h = (*model_)(tokens, cache);
+  array h = (*model_)(tokens, cache, grad_checkpoint());
   array logits = lm_head_ ? (**lm_head_)(h) : model_->embed_tokens().as_linear(h);
   if (logits.dtype() != float32) {
     logits = astype(logits, float32);

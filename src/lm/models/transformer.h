@@ -120,11 +120,14 @@ class TransformerBody : public nn::Module {
  public:
   TransformerBody(const TransformerArgs& args, const FeedForwardFactory& ffn);
   std::string type_name() const override { return "TransformerBody"; }
-  // Hidden states after the final norm, [B, T, hidden_size].
-  array operator()(const array& tokens, Cache* cache);
+  // Hidden states after the final norm, [B, T, hidden_size]. With `checkpoint_layers` (and no
+  // cache), every layer runs under tessera::checkpoint.
+  array operator()(const array& tokens, Cache* cache, bool checkpoint_layers = false);
   nn::Embedding& embed_tokens() const { return *embed_tokens_; }
 
  private:
+  array checkpointed_layer(int i, const array& x, const AttentionMask& mask);
+
   TransformerArgs args_;
   nn::Child<nn::Embedding> embed_tokens_;
   nn::Child<nn::ModuleList<DecoderLayer>> layers_;

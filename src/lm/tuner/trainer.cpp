@@ -132,7 +132,10 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
     Batch batch = next_batch();
     current = &batch;
     ParamMap params = model.trainable_parameters();
+    // Checkpointing matters only while the gradient graph is built; evaluation runs plain.
+    model.set_grad_checkpoint(options.grad_checkpoint);
     auto [loss, grads] = loss_and_grad(params);
+    model.set_grad_checkpoint(false);
     model.update(params);
     const float lr = optimizer.learning_rate();
     const int k = options.grad_accumulation_steps;
