@@ -86,74 +86,54 @@ void dot_rows_bf16(int64_t K, int mx, const uint16_t* const w[kRows], const uint
   }
 }
 
-// ---- bf16 W, f32 x: widen W to f32 (a shift) and use FMA.
+// ---- bf16 or f32 W, f32 x: widen bf16 W to f32 (a shift) and use FMA.
 
-TESSERA_TARGET_AVX512 __m512 load_bf16_as_f32(const uint16_t* p) {
+TESSERA_TARGET_AVX512 __m512 load_as_f32(const uint16_t* p) {
   __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
-TESSERA_TARGET_AVX512 __m512 maskz_load_bf16_as_f32(__mmask16 mask, const uint16_t* p) {
+TESSERA_TARGET_AVX512 __m512 maskz_load_as_f32(__mmask16 mask, const uint16_t* p) {
   __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p));
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
-TESSERA_TARGET_AVX512 void dot_rows_bf16_f32x_avx512(int64_t K, const uint16_t* const w[kRows], const float* x,
-                                                     float out[kRows]) {
+TESSERA_TARGET_AVX512 __m512 load_as_f32(const float* p) { return _mm512_loadu_ps(p); }
+
+TESSERA_TARGET_AVX512 __m512 maskz_load_as_f32(__mmask16 mask, const float* p) {
+  return _mm512_maskz_loadu_ps(mask, p);
+}
+
+inline float weight_to_float(uint16_t w) { return detail::bf16_bits_to_float(w); }
+inline float weight_to_float(float w) { return w; }
+
+// W rows (bf16 bits or f32) against an f32 x: W widened to f32, FMA in two accumulator chains.
+template <typename W>
+TESSERA_TARGET_AVX512 void dot_rows_f32x_avx512(int64_t K, const W* const w[kRows], const float* x, float out[kRows]) {
   __m512 acc0[kRows], acc1[kRows];
   for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
     __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
     for (int r = 0; r < kRows; ++r) {
-      acc0[r] = _mm512_fmadd_ps(load_bf16_as_f32(w[r] + k), x0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(load_bf16_as_f32(w[r] + k + 16), x1, acc1[r]);
+      acc0[r] = _mm512_fmadd_ps(load_as_f32(w[r] + k), x0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(load_as_f32(w[r] + k + 16), x1, acc1[r]);
     }
   }
   for (; k < K; k += 16) {
     __mmask16 mask = tail_mask16(K - k);
     __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
-    for (int r = 0; r < kRows; ++r) acc0[r] = _mm512_fmadd_ps(maskz_load_bf16_as_f32(mask, w[r] + k), xv, acc0[r]);
+    for (int r = 0; r < kRows; ++r) acc0[r] = _mm512_fmadd_ps(maskz_load_as_f32(mask, w[r] + k), xv, acc0[r]);
   }
   for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
-void dot_rows_bf16_f32x(int64_t K, const uint16_t* const w[kRows], const float* x, float out[kRows]) {
-  if (cpu_has_avx512()) return dot_rows_bf16_f32x_avx512(K, w, x, out);
+template <typename W>
+void dot_rows_f32x(int64_t K, const W* const w[kRows], const float* x, float out[kRows]) {
+  if (cpu_has_avx512()) return dot_rows_f32x_avx512(K, w, x, out);
   for (int r = 0; r < kRows; ++r) {
     float s = 0.0f;
-    for (int64_t k = 0; k < K; ++k) s += detail::bf16_bits_to_float(w[r][k]) * x[k];
-    out[r] = s;
-  }
-}
-
-// ---- f32 W, f32 x.
-
-TESSERA_TARGET_AVX512 void dot_rows_f32_avx512(int64_t K, const float* const w[kRows], const float* x,
-                                               float out[kRows]) {
-  __m512 acc0[kRows], acc1[kRows];
-  for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-    for (int r = 0; r < kRows; ++r) {
-      acc0[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w[r] + k), x0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(_mm512_loadu_ps(w[r] + k + 16), x1, acc1[r]);
-    }
-  }
-  for (; k < K; k += 16) {
-    __mmask16 mask = tail_mask16(K - k);
-    __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
-    for (int r = 0; r < kRows; ++r) acc0[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, w[r] + k), xv, acc0[r]);
-  }
-  for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
-}
-
-void dot_rows_f32(int64_t K, const float* const w[kRows], const float* x, float out[kRows]) {
-  if (cpu_has_avx512()) return dot_rows_f32_avx512(K, w, x, out);
-  for (int r = 0; r < kRows; ++r) {
-    float s = 0.0f;
-    for (int64_t k = 0; k < K; ++k) s += w[r][k] * x[k];
+    for (int64_t k = 0; k < K; ++k) s += weight_to_float(w[r][k]) * x[k];
     out[r] = s;
   }
 }
@@ -185,11 +165,11 @@ void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint1
 }
 
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y) {
-  for_row_blocks(N, K, W, ldw, y, [&](const uint16_t* const* rows, float* out) { dot_rows_bf16_f32x(K, rows, x, out); });
+  for_row_blocks(N, K, W, ldw, y, [&](const uint16_t* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
 }
 
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
-  for_row_blocks(N, K, W, ldw, y, [&](const float* const* rows, float* out) { dot_rows_f32(K, rows, x, out); });
+  for_row_blocks(N, K, W, ldw, y, [&](const float* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
 }
 
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,

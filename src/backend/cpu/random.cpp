@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "backend/cpu/elementwise_ops.h"
+
 namespace tessera::cpu {
 
 namespace {
@@ -10,35 +12,6 @@ constexpr int kRotations[8] = {13, 15, 26, 6, 17, 29, 16, 24};
 
 inline uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
 
-// Inverse error function in single precision (M. Giles, "Approximating the erfinv function").
-float erfinv(float x) {
-  float w = -std::log((1.0f - x) * (1.0f + x));
-  float p;
-  if (w < 5.0f) {
-    w -= 2.5f;
-    p = 2.81022636e-08f;
-    p = 3.43273939e-07f + p * w;
-    p = -3.5233877e-06f + p * w;
-    p = -4.39150654e-06f + p * w;
-    p = 0.00021858087f + p * w;
-    p = -0.00125372503f + p * w;
-    p = -0.00417768164f + p * w;
-    p = 0.246640727f + p * w;
-    p = 1.50140941f + p * w;
-  } else {
-    w = std::sqrt(w) - 3.0f;
-    p = -0.000200214257f;
-    p = 0.000100950558f + p * w;
-    p = 0.00134934322f + p * w;
-    p = -0.00367342844f + p * w;
-    p = 0.00573950773f + p * w;
-    p = -0.0076224613f + p * w;
-    p = 0.00943887047f + p * w;
-    p = 1.00167406f + p * w;
-    p = 2.83297682f + p * w;
-  }
-  return p * x;
-}
 
 }  // namespace
 
@@ -61,7 +34,7 @@ float normal_from_word(uint32_t word) {
   // Odd multiples of 2^-24 in (-1, 1): symmetric around 0 and never +-1.
   auto k = static_cast<int32_t>(word >> 8);
   float u = static_cast<float>(2 * k - ((1 << 24) - 1)) * 0x1p-24f;
-  return std::sqrt(2.0f) * erfinv(u);
+  return std::sqrt(2.0f) * erfinv_f(u);
 }
 
 }  // namespace tessera::cpu
