@@ -20,6 +20,16 @@ namespace {
 
 using nlohmann::json;
 
+// Rewrites text one code point at a time; emit(c, out) appends what c becomes.
+template <typename Emit>
+void map_code_points(std::string& text, Emit emit) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) emit(next_code_point(text, i), out);
+  text = std::move(out);
+}
+
 class UnicodeNormalizer : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
@@ -46,11 +56,7 @@ class UnicodeNormalizer : public Normalizer {
 class Lowercase : public Normalizer {
  public:
   void normalize(std::string& text) const override {
-    std::string out;
-    out.reserve(text.size());
-    size_t i = 0;
-    while (i < text.size()) {
-      char32_t c = next_code_point(text, i);
+    map_code_points(text, [](char32_t c, std::string& out) {
       if (c < 0x80) {
         out += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
       } else if (c == 0x130) {  // the one unconditional multi-character lowercase mapping
@@ -58,8 +64,7 @@ class Lowercase : public Normalizer {
       } else {
         append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
       }
-    }
-    text = std::move(out);
+    });
   }
 };
 
@@ -138,18 +143,12 @@ class Strip : public Normalizer {
 class StripAccents : public Normalizer {
  public:
   void normalize(std::string& text) const override {
-    std::string out;
-    out.reserve(text.size());
-    size_t i = 0;
-    while (i < text.size()) {
-      char32_t c = next_code_point(text, i);
+    map_code_points(text, [](char32_t c, std::string& out) {
       auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
-      if (cat != UTF8PROC_CATEGORY_MN && cat != UTF8PROC_CATEGORY_MC &&
-          cat != UTF8PROC_CATEGORY_ME) {
+      if (cat != UTF8PROC_CATEGORY_MN && cat != UTF8PROC_CATEGORY_MC && cat != UTF8PROC_CATEGORY_ME) {
         append_utf8(out, c);
       }
-    }
-    text = std::move(out);
+    });
   }
 };
 
@@ -163,13 +162,9 @@ class BertNormalizer : public Normalizer {
         strip_accents_(strip_accents),
         lowercase_(lowercase) {}
   void normalize(std::string& text) const override {
-    std::string out;
-    out.reserve(text.size());
-    size_t i = 0;
-    while (i < text.size()) {
-      char32_t c = next_code_point(text, i);
+    map_code_points(text, [this](char32_t c, std::string& out) {
       if (clean_text_) {
-        if (c == 0 || c == 0xFFFD || is_control(c)) continue;
+        if (c == 0 || c == 0xFFFD || is_control(c)) return;
         if (c == '\t' || c == '\n' || c == '\r' || is_whitespace(c)) c = ' ';
       }
       if (chinese_chars_ && is_chinese(c)) {
@@ -179,22 +174,14 @@ class BertNormalizer : public Normalizer {
       } else {
         append_utf8(out, c);
       }
-    }
+    });
     if (strip_accents_) {
-      UnicodeNormalizer(UTF8PROC_DECOMPOSE).normalize(out);
-      std::string kept;
-      kept.reserve(out.size());
-      size_t k = 0;
-      while (k < out.size()) {
-        char32_t c = next_code_point(out, k);
-        if (utf8proc_category(static_cast<utf8proc_int32_t>(c)) != UTF8PROC_CATEGORY_MN) {
-          append_utf8(kept, c);
-        }
-      }
-      out = std::move(kept);
+      UnicodeNormalizer(UTF8PROC_DECOMPOSE).normalize(text);
+      map_code_points(text, [](char32_t c, std::string& out) {
+        if (utf8proc_category(static_cast<utf8proc_int32_t>(c)) != UTF8PROC_CATEGORY_MN) append_utf8(out, c);
+      });
     }
-    if (lowercase_) Lowercase().normalize(out);
-    text = std::move(out);
+    if (lowercase_) Lowercase().normalize(text);
   }
 
  private:
