@@ -246,6 +246,8 @@ bool supports(const QuantizedMatrix& w) {
          w.cols % chunk_elems(w.bits) == 0;
 }
 
+int64_t max_rows(const QuantizedMatrix&) { return 7; }
+
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
   const QuantizedX qx = quantize_x(x, M, w.cols, w.bits, w.group_size);
   if (w.bits == 4) return gemv_bits<4>(qx, M, w, y);

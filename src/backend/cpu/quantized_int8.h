@@ -22,6 +22,9 @@ namespace tessera::cpu::qint8 {
 // elements at 4 bits, 64 at 8), groups of 32, 64, 128... elements, and AVX-512 VNNI present.
 bool supports(const QuantizedMatrix& w);
 
+// Most rows of x for which gemv beats dequantizing w into a GEMM (bench/quantized_bench).
+int64_t max_rows(const QuantizedMatrix& w);
+
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T with x rounded to int8 as described above.
 // x and y are contiguous float32; requires supports(w).
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y);

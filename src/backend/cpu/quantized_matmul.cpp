@@ -50,7 +50,6 @@ void group_sums(const float* x, int64_t M, int64_t K, int group_size, float* out
 }
 
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
-  if (qint8::supports(w)) return qint8::gemv(x, M, w, y);
   const int64_t K = w.cols;
   const int64_t N = w.rows;
   std::vector<float> xp(M * K);
@@ -88,7 +87,11 @@ void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t ro
 
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
   if (M <= 0 || w.rows == 0) return;
-  if (M < (bf16_inputs ? kGemvMaxRowsBf16 : kGemvMaxRowsF32)) return gemv(x, M, w, y);
+  if (qint8::supports(w)) {
+    if (M <= qint8::max_rows(w)) return qint8::gemv(x, M, w, y);
+  } else if (M < (bf16_inputs ? kGemvMaxRowsBf16 : kGemvMaxRowsF32)) {
+    return gemv(x, M, w, y);
+  }
   const int64_t K = w.cols;
   const int64_t N = w.rows;
   std::vector<float> xp(M * K);
