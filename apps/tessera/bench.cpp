@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "backend/cpu/memory_bandwidth.h"
 #include "backend/cpu/thread_pool.h"
 #include "command.h"
 #include "model_options.h"
@@ -25,12 +26,40 @@ struct BenchFlags {
   bool json = false;
 };
 
+const nlohmann::json* quantization_block(const lm::LoadedModel& loaded) {
+  for (const char* key : {"quantization", "quantization_config"}) {
+    if (loaded.config.contains(key) && loaded.config[key].is_object()) return &loaded.config[key];
+  }
+  return nullptr;
+}
+
+// Parameter count as llama-bench reports it: a packed quantized weight counts its logical
+// elements (32 / bits per uint32 word), with the bits of its module's override if any; its
+// scales and biases are not parameters of the model.
+size_t parameter_count(const lm::LoadedModel& loaded) {
+  const nlohmann::json* q = quantization_block(loaded);
+  size_t count = 0;
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const auto& [name, p] : loaded.model->parameters()) {
+    if (q != nullptr && (ends_with(name, ".scales") || ends_with(name, ".biases"))) continue;
+    if (p.dtype() != uint32 || q == nullptr) {
+      count += p.size();
+      continue;
+    }
+    int bits = q->value("bits", 4);
+    const std::string module = name.substr(0, name.rfind('.'));
+    if (q->contains(module) && (*q)[module].is_object()) bits = (*q)[module].value("bits", bits);
+    count += p.size() * 32 / static_cast<size_t>(bits);
+  }
+  return count;
+}
+
 // "4bit" for a quantized model, else the floating-point dtype holding most weight bytes.
 std::string dtype_or_bits(const lm::LoadedModel& loaded) {
-  for (const char* key : {"quantization", "quantization_config"}) {
-    if (loaded.config.contains(key) && loaded.config[key].contains("bits")) {
-      return std::to_string(loaded.config[key]["bits"].get<int>()) + "bit";
-    }
+  if (const nlohmann::json* q = quantization_block(loaded); q && q->contains("bits")) {
+    return std::to_string((*q)["bits"].get<int>()) + "bit";
   }
   std::map<std::string, size_t> bytes;
   for (const auto& [name, p] : loaded.model->parameters()) {
@@ -92,6 +121,10 @@ void run(const BenchFlags& flags) {
 
   const int threads = cpu::num_threads();
   const size_t weights = lm::weights_bytes(*loaded.model);
+  // Measured after the runs, not before: the figure to compare with is the one of the same
+  // minute on a machine whose bandwidth drifts.
+  const double bandwidth = r.tg_tps.empty() ? 0.0 : cpu::measure_read_bandwidth();
+  const double tg_fraction = r.tg_tps.empty() ? 0.0 : lm::mean(r.tg_tps) * static_cast<double>(weights) / bandwidth;
   const std::string dtype = dtype_or_bits(loaded);
   const std::string name = model_name(flags.model.model);
   if (flags.json) {
@@ -105,15 +138,17 @@ void run(const BenchFlags& flags) {
                                   {"pp_tps_all", r.pp_tps},
                                   {"tg_tps_all", r.tg_tps},
                                   {"weights_bytes", weights},
+                                  {"n_params", parameter_count(loaded)},
                                   {"peak_memory_bytes", r.peak_memory_bytes},
                                   {"load_seconds", load_seconds},
+                                  {"read_bandwidth_bytes_per_s", bandwidth},
+                                  {"tg_bandwidth_fraction", tg_fraction},
                                   {"repetitions", flags.repetitions},
                                   {"device", "cpu"}};
     std::cout << out.dump() << "\n";
     return;
   }
-  size_t params = 0;
-  for (const auto& [pname, p] : loaded.model->parameters()) params += p.size();
+  const size_t params = parameter_count(loaded);
   std::string size = with_unit(static_cast<double>(weights), 1024, {"B", "KiB", "MiB", "GiB"});
   std::string count = with_unit(static_cast<double>(params), 1000, {"", "K", "M", "B"});
   std::printf("| %-24s | %-8s | %11s | %10s | %7s | %8s | %20s |\n", "model", "dtype", "size", "params", "threads",
@@ -126,6 +161,10 @@ void run(const BenchFlags& flags) {
   if (!r.tg_tps.empty()) print_row(name, dtype, size, count, threads, "tg" + std::to_string(flags.n_gen), r.tg_tps);
   std::printf("\nload time: %.3f s, peak memory: %.3f GB, weights: %.3f GB\n", load_seconds,
               static_cast<double>(r.peak_memory_bytes) / 1e9, static_cast<double>(weights) / 1e9);
+  if (!r.tg_tps.empty()) {
+    std::printf("memory bandwidth: %.1f GB/s (read, %d threads); tg%d reads %.3f GB per token: %.0f %% of the bandwidth limit\n",
+                bandwidth / 1e9, threads, flags.n_gen, static_cast<double>(weights) / 1e9, 100.0 * tg_fraction);
+  }
   std::fflush(stdout);
 }
 

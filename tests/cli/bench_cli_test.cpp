@@ -11,7 +11,8 @@ TEST(BenchCli, JsonLineHasTheDesignFields) {
   EXPECT_EQ(count_lines(r.out), 1) << r.out;
   auto j = nlohmann::json::parse(r.out);
   for (const char* key : {"model", "dtype_or_bits", "threads", "n_prompt", "n_gen", "pp_tps", "tg_tps", "pp_tps_all",
-                          "tg_tps_all", "weights_bytes", "peak_memory_bytes", "device", "load_seconds"}) {
+                          "tg_tps_all", "weights_bytes", "n_params", "peak_memory_bytes", "device", "load_seconds",
+                          "read_bandwidth_bytes_per_s", "tg_bandwidth_fraction"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["model"], "stories260K");
@@ -25,6 +26,11 @@ TEST(BenchCli, JsonLineHasTheDesignFields) {
   EXPECT_GT(j["tg_tps"].get<double>(), 0);
   // 260,032 float32 parameters
   EXPECT_EQ(j["weights_bytes"].get<size_t>(), 260032u * 4);
+  EXPECT_EQ(j["n_params"].get<size_t>(), 260032u);
+  // Any machine streams memory faster than 100 MB/s; the fraction is tg_tps * weights / bandwidth.
+  const double bandwidth = j["read_bandwidth_bytes_per_s"].get<double>();
+  EXPECT_GT(bandwidth, 1e8);
+  EXPECT_NEAR(j["tg_bandwidth_fraction"].get<double>(), j["tg_tps"].get<double>() * 260032 * 4 / bandwidth, 1e-9);
   EXPECT_GE(j["threads"].get<int>(), 1);
 }
 
@@ -35,4 +41,5 @@ TEST(BenchCli, TableLikeLlamaBench) {
   EXPECT_NE(r.out.find("pp8"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tg4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("load time"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("of the bandwidth limit"), std::string::npos) << r.out;
 }
