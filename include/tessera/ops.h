@@ -35,6 +35,9 @@ array copy(const array& a, StreamOrDevice s = {});
 // a itself when already row-contiguous, otherwise a row-contiguous copy.
 array contiguous(const array& a, StreamOrDevice s = {});
 array stop_gradient(const array& a, StreamOrDevice s = {});
+// The inputs, unchanged, as arrays that are evaluated only after `dependencies` (no copy).
+std::vector<array> depends(const std::vector<array>& inputs, const std::vector<array>& dependencies,
+                           StreamOrDevice s = {});
 
 // ---- unary ----
 array abs(const array& a, StreamOrDevice s = {});

@@ -38,11 +38,11 @@ array make_tracer(const array& p) {
 // Nodes between the tracers and the outputs that depend on a tracer, inputs before users (one
 // entry per multi-output group).
 std::vector<array> build_tape(const std::vector<array>& outputs, const std::unordered_set<uintptr_t>& tracer_ids,
-                              NodeSet& depends) {
+                              NodeSet& on_path) {
   NodeSet visited;
   for (uintptr_t id : tracer_ids) {
     visited.insert(id);
-    depends.insert(id);
+    on_path.insert(id);
   }
   std::vector<array> tape;
   std::vector<std::pair<array, size_t>> stack;
@@ -60,9 +60,9 @@ std::vector<array> build_tape(const std::vector<array>& outputs, const std::unor
         continue;
       }
       bool needed = false;
-      for (const auto& in : node.inputs()) needed |= depends.contains(in.id());
+      for (const auto& in : node.inputs()) needed |= on_path.contains(in.id());
       if (needed && node.has_primitive()) {
-        for (const auto& o : node.outputs()) depends.insert(o.id());
+        for (const auto& o : node.outputs()) on_path.insert(o.id());
         tape.push_back(std::move(node));
       }
       stack.pop_back();
@@ -89,8 +89,8 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const MultiFn& fun, c
     if (!inserted) it->second = it->second + cotangents[i];
   }
 
-  NodeSet depends;
-  std::vector<array> tape = build_tape(outputs, tracer_ids, depends);
+  NodeSet on_path;
+  std::vector<array> tape = build_tape(outputs, tracer_ids, on_path);
   for (auto it = tape.rbegin(); it != tape.rend(); ++it) {
     const array& node = *it;
     std::vector<array> node_outputs = node.outputs();
@@ -109,7 +109,7 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const MultiFn& fun, c
     // Only inputs that depend on a primal get a gradient (e.g. no weight gradient for frozen weights).
     std::vector<int> argnums;
     for (size_t i = 0; i < node.inputs().size(); ++i) {
-      if (depends.contains(node.inputs()[i].id())) argnums.push_back(static_cast<int>(i));
+      if (on_path.contains(node.inputs()[i].id())) argnums.push_back(static_cast<int>(i));
     }
     if (argnums.empty()) continue;
     std::vector<array> grads = node.primitive().vjp(node.inputs(), node_cotangents, argnums, node_outputs);
@@ -147,10 +147,16 @@ class Checkpoint : public Primitive {
 
   std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                          const std::vector<int>& argnums, const std::vector<array>&) override {
-    auto [outs, grads] = vjp_impl(fun_, primals, [&](const std::vector<array>&) { return cotangents; });
+    // The recomputation waits for the cotangents: evaluated together with the rest of the
+    // backward pass, it then runs only when the backward walk reaches this function, so one
+    // function's intermediates are alive at a time instead of all of them.
+    auto [outs, grads] =
+        vjp_impl(fun_, depends(primals, cotangents), [&](const std::vector<array>&) { return cotangents; });
     std::vector<array> selected;
     for (int a : argnums) selected.push_back(grads[a]);
-    return selected;
+    // All gradients are computed together: the recomputed intermediates are freed once, when the
+    // backward pass leaves this function, instead of being kept until the last of them is asked for.
+    return depends(selected, selected);
   }
 
   const char* name() const override { return "checkpoint"; }

@@ -135,7 +135,9 @@ TEST(GradCheckpoint, LowersPeakMemoryOfATrainingStep) {
   const size_t checkpointed = peak(true);
   std::printf("peak memory of a LoRA step on [32, 32] tokens: plain %.2f MB, checkpointed %.2f MB\n", plain / 1e6,
               checkpointed / 1e6);
-  EXPECT_LT(checkpointed, plain * 9 / 10);
+  // Only the layer outputs and one layer's recomputation stay alive (about 0.3x; 0.8x when the
+  // recomputations of all layers were evaluated before the backward pass reached them).
+  EXPECT_LT(checkpointed, plain / 2);
 }
 
 }  // namespace
