@@ -47,16 +47,14 @@ template <typename T>
 void affine_dequantize(const uint32_t* packed, const T* scales, const T* biases, int64_t rows,
                        int64_t cols, int group_size, int bits, T* out);
 
-// Dequantizes rows [row_begin, row_end) of w into float32 out [row_end - row_begin, cols].
-void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t row_end, float* out);
-
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T (few rows of x on 4- or 8-bit w: with x
 // rounded as quantized_int8.h describes). x and y are contiguous float32. With
 // bf16_inputs (x holds bfloat16 values), large products may round the dequantized weights to
 // bfloat16 as well and run on the bf16 GEMM.
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs = false);
 
-// y [M, w.cols] = x [M, w.rows] · dequantize(w). x and y are contiguous float32.
-void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
+// y [M, w.cols] = x [M, w.rows] · dequantize(w). x and y are contiguous float32; bf16_inputs
+// as for quantized_matmul_t.
+void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs = false);
 
 }  // namespace tessera::cpu

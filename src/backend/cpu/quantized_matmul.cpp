@@ -3,20 +3,29 @@
 // Few rows of x (decoding): the product should be bound by reading the packed weights, so every
 // packed block is unpacked once in registers and multiplied into all rows of x, multi-threaded
 // over output rows: on int8 dot products with x rounded to int8 where the CPU has them (4 and
-// 8 bits, quantized_int8.h), else in float32 (qsimd::gemv_rows). Many rows of x (prefill): the work is bound by arithmetic, so
-// panels of W are dequantized into float32 (in the unpack order, matched by permuting x) and
-// multiplied by OpenBLAS sgemm, or rounded to bfloat16 and multiplied by the bf16 GEMM when the
-// activations are bfloat16 anyway.
+// 8 bits, quantized_int8.h), else in float32 (qsimd::gemv_rows).
+//
+// Many rows of x (prefill, training): the work is bound by arithmetic, so blocks of W are
+// dequantized in natural order (quantized_dequant.h) and multiplied by a GEMM. With bfloat16
+// activations each thread takes a tile of output columns, dequantizes one GEMM-sized block of
+// W at a time into bfloat16 in its own L2-resident buffer and runs the bf16 GEMM on it for all
+// rows of x, so dequantization is spread over the threads and paid once per weight. With
+// float32 activations panels of W are dequantized into float32 by all threads and multiplied
+// by OpenBLAS sgemm, keeping float32 accuracy.
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <vector>
 
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/quantized.h"
+#include "backend/cpu/quantized_dequant.h"
 #include "backend/cpu/quantized_int8.h"
 #include "backend/cpu/quantized_simd.h"
 #include "backend/cpu/simd_convert.h"
+#include "backend/cpu/simd_features.h"
 #include "backend/cpu/thread_pool.h"
 
 namespace tessera::cpu {
@@ -24,20 +33,20 @@ namespace tessera::cpu {
 namespace {
 
 // Below this many rows of x the register kernel beats dequantizing W and a GEMM
-// (bench/quantized_bench): the bf16 GEMM catches up sooner than OpenBLAS sgemm on few rows.
+// (bench/quantized_prefill_bench).
 constexpr int64_t kGemvMaxRowsF32 = 32;
 constexpr int64_t kGemvMaxRowsBf16 = 8;
 // Rows of W per gemv work item: their packed bytes stay in L1/L2 while every 4-row slice of x
 // passes over them.
 constexpr int64_t kGemvRowBlock = 16;
-// Float32 elements of a dequantized panel of W (2 MiB): fits the L2 of current server cores.
+// A bf16 block of W multiplied at once: at most kTileN output columns by kTileK of the
+// reduction, the block gemm_bf16 packs and keeps in L2 itself (1 MiB).
+constexpr int64_t kTileN = 512;
+constexpr int64_t kTileK = 1024;
+// Float32 elements of a dequantized panel of W for sgemm (2 MiB).
 constexpr int64_t kPanelElems = int64_t{1} << 19;
 
-void permute_rows(const float* x, int64_t M, int64_t K, int bits, float* out) {
-  parallel_for(M, 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) qsimd::permute(x + m * K, K, bits, out + m * K);
-  });
-}
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 void group_sums(const float* x, int64_t M, int64_t K, int group_size, float* out) {
   const int64_t G = K / group_size;
@@ -62,9 +71,54 @@ void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
   });
 }
 
-void dequantize_panel(const QuantizedMatrix& w, int64_t r0, int64_t r1, float* panel) {
+// Calls task(t) for every t in [0, n) on the thread pool, handing tasks out one at a time so
+// that a thread slowed down by other work on its core takes fewer.
+void for_each_task(int64_t n, const std::function<void(int64_t)>& task) {
+  std::atomic<int64_t> next{0};
+  parallel_for(num_threads(), 1, [&](int64_t, int64_t) {
+    for (int64_t t = next.fetch_add(1); t < n; t = next.fetch_add(1)) task(t);
+  });
+}
+
+// Output columns per task: whole multiples of 64 (the GEMM's panel width), at most kTileN,
+// and at least two tasks per thread where N allows.
+int64_t tile_columns(int64_t N) {
+  return std::clamp<int64_t>(ceil_div(ceil_div(N, 2 * num_threads()), 64) * 64, 64, kTileN);
+}
+
+std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
+  std::vector<uint16_t> out(static_cast<size_t>(n));
+  f32_to_bf16(x, out.data(), n);
+  return out;
+}
+
+thread_local std::vector<uint16_t> t_block;
+
+// y [M, N] (+)= xb [M, K] · B where B is the bf16 block of W that dequantize(n0, n1, k0, k1,
+// block) writes for output columns [n0, n1) and reduction [k0, k1), with leading dimension
+// ldb(n1 - n0, k1 - k0) and stored transposed (as W's rows) when trans_b.
+template <class Dequantize>
+void bf16_product(const uint16_t* xb, int64_t M, int64_t N, int64_t K, bool trans_b, float* y,
+                  const Dequantize& dequantize) {
+  const int64_t tn = tile_columns(N);
+  for_each_task(ceil_div(N, tn), [&](int64_t t) {
+    const int64_t n0 = t * tn;
+    const int64_t n1 = std::min(N, n0 + tn);
+    t_block.resize(static_cast<size_t>(tn * std::min(K, kTileK)));
+    for (int64_t k0 = 0; k0 < K; k0 += kTileK) {
+      const int64_t k1 = std::min(K, k0 + kTileK);
+      const int64_t ldb = trans_b ? k1 - k0 : n1 - n0;
+      dequantize(n0, n1, k0, k1, t_block.data(), ldb);
+      gemm_bf16(false, trans_b, M, n1 - n0, k1 - k0, 1.0f, xb + k0, K, t_block.data(), ldb, k0 == 0 ? 0.0f : 1.0f,
+                y + n0, N);
+    }
+  });
+}
+
+// Dequantizes rows [r0, r1) of w into float32 panel [r1 - r0, w.cols] on all threads.
+void dequantize_panel_f32(const QuantizedMatrix& w, int64_t r0, int64_t r1, float* panel) {
   parallel_for(r1 - r0, 4, [&](int64_t a, int64_t b) {
-    qsimd::dequantize_rows_permuted(w, r0 + a, r0 + b, panel + a * w.cols);
+    dequantize_block_f32(w, r0 + a, r0 + b, 0, w.cols, panel + a * w.cols, w.cols);
   });
 }
 
@@ -73,17 +127,6 @@ int64_t panel_rows(const QuantizedMatrix& w) {
 }
 
 }  // namespace
-
-void dequantize_rows_f32(const QuantizedMatrix& w, int64_t row_begin, int64_t row_end, float* out) {
-  const int64_t K = w.cols;
-  parallel_for(row_end - row_begin, 4, [&](int64_t a, int64_t b) {
-    std::vector<float> tmp(K);
-    for (int64_t r = a; r < b; ++r) {
-      qsimd::dequantize_rows_permuted(w, row_begin + r, row_begin + r + 1, tmp.data());
-      qsimd::unpermute(tmp.data(), K, w.bits, out + r * K);
-    }
-  });
-}
 
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
   if (M <= 0 || w.rows == 0) return;
@@ -94,45 +137,44 @@ void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, flo
   }
   const int64_t K = w.cols;
   const int64_t N = w.rows;
-  std::vector<float> xp(M * K);
-  permute_rows(x, M, K, w.bits, xp.data());
+  if (K == 0) return std::fill(y, y + M * N, 0.0f);
+  if (bf16_inputs && cpu_has_avx512_bf16()) {
+    const std::vector<uint16_t> xb = to_bf16(x, M * K);
+    return bf16_product(xb.data(), M, N, K, true, y,
+                        [&](int64_t n0, int64_t n1, int64_t k0, int64_t k1, uint16_t* block, int64_t ldb) {
+                          dequantize_block_bf16(w, n0, n1, k0, k1, block, ldb);
+                        });
+  }
   const int64_t nb = std::min(N, panel_rows(w));
   std::vector<float> panel(nb * K);
-  if (bf16_inputs) {
-    std::vector<uint16_t> xb(M * K), panel_b(nb * K);
-    f32_to_bf16(xp.data(), xb.data(), M * K);
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-      const int64_t n1 = std::min(N, n0 + nb);
-      dequantize_panel(w, n0, n1, panel.data());
-      f32_to_bf16(panel.data(), panel_b.data(), (n1 - n0) * K);
-      gemm_bf16(true, M, n1 - n0, K, xb.data(), K, panel_b.data(), K, y + n0, N);
-    }
-    return;
-  }
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t n1 = std::min(N, n0 + nb);
-    dequantize_panel(w, n0, n1, panel.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, xp.data(), K, panel.data(), K,
-                0.0f, y + n0, N);
+    dequantize_panel_f32(w, n0, n1, panel.data());
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, panel.data(), K, 0.0f, y + n0,
+                N);
   }
 }
 
-void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
+void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
   const int64_t K = w.rows;
   const int64_t N = w.cols;
   if (M <= 0 || N == 0) return;
-  std::vector<float> yp(M * N, 0.0f);
+  if (K == 0) return std::fill(y, y + M * N, 0.0f);
+  if (bf16_inputs && cpu_has_avx512_bf16()) {
+    const std::vector<uint16_t> xb = to_bf16(x, M * K);
+    return bf16_product(xb.data(), M, N, K, false, y,
+                        [&](int64_t n0, int64_t n1, int64_t k0, int64_t k1, uint16_t* block, int64_t ldb) {
+                          dequantize_block_bf16(w, k0, k1, n0, n1, block, ldb);
+                        });
+  }
   const int64_t kb = std::min(K, panel_rows(w));
-  std::vector<float> panel(std::max<int64_t>(kb, 1) * N);
+  std::vector<float> panel(kb * N);
   for (int64_t k0 = 0; k0 < K; k0 += kb) {
     const int64_t k1 = std::min(K, k0 + kb);
-    dequantize_panel(w, k0, k1, panel.data());
+    dequantize_panel_f32(w, k0, k1, panel.data());
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, k1 - k0, 1.0f, x + k0, K, panel.data(), N,
-                1.0f, yp.data(), N);
+                k0 == 0 ? 0.0f : 1.0f, y, N);
   }
-  parallel_for(M, 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) qsimd::unpermute(yp.data() + m * N, N, w.bits, y + m * N);
-  });
 }
 
 }  // namespace tessera::cpu

@@ -103,16 +103,6 @@ void PermuteImpl(const float* x, int64_t K, int bits, float* out) {
   });
 }
 
-void UnpermuteImpl(const float* x, int64_t K, int bits, float* out) {
-  with_unpacker(bits, K, [&](const auto& u) {
-    const int64_t B = u.block_elems();
-    const int64_t full = K / B * B;
-    for (int64_t b0 = 0; b0 < full; b0 += B)
-      for (int64_t p = 0; p < B; ++p) out[b0 + u.element_of(p)] = x[b0 + p];
-    std::copy(x + full, x + K, out + full);
-  });
-}
-
 // The float32 scales (or biases) of groups [g0, g0 + count). A 16-bit float widens exactly:
 // bf16 by a shift, f16 through the scalar conversion.
 void load_params(const void* params, ScaleType t, int64_t g0, int64_t count, float* out) {
@@ -158,37 +148,6 @@ HWY_INLINE VF block_params(const U& u, const float* params, int64_t b0, int grou
   alignas(64) float tmp[kMaxLanes] = {};
   for (int64_t j = 0; j < u.lanes; ++j) tmp[j] = params[(b0 + j * U::kSub) / group_size];
   return hn::Load(DF(), tmp);
-}
-
-void DequantizeRowsPermutedImpl(const QuantizedMatrix& w, int64_t r0, int64_t r1, float* out) {
-  const DF df;
-  const int64_t K = w.cols;
-  const int64_t G = w.groups_per_row();
-  const int64_t row_bytes = K * w.bits / 8;
-  const auto* bytes = reinterpret_cast<const uint8_t*>(w.packed);
-  std::vector<float> scales(G), biases(G);
-  with_unpacker(w.bits, K, [&](const auto& u) {
-    using U = std::decay_t<decltype(u)>;
-    const int64_t B = u.block_elems();
-    const int64_t N = u.lanes;
-    const int64_t nblocks = K / B;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = bytes + r * row_bytes;
-      float* o = out + (r - r0) * K;
-      load_params(w.scales, w.scale_type, r * G, G, scales.data());
-      load_params(w.biases, w.scale_type, r * G, G, biases.data());
-      for (int64_t blk = 0; blk < nblocks; ++blk) {
-        const VF s = block_params(u, scales.data(), blk * B, w.group_size);
-        const VF b = block_params(u, biases.data(), blk * B, w.group_size);
-        VF q[U::kSub];
-        u.unpack(row, blk, q);
-        for (int k = 0; k < U::kSub; ++k) hn::StoreU(hn::MulAdd(q[k], s, b), df, o + blk * B + k * N);
-      }
-      for (int64_t i = nblocks * B; i < K; ++i) {
-        o[i] = static_cast<float>(extract_bits(row, i, w.bits)) * scales[i / w.group_size] + biases[i / w.group_size];
-      }
-    }
-  });
 }
 
 // One pass over the rows [n0, n1) of w for MR rows of x: every packed block is unpacked once,
@@ -282,18 +241,10 @@ HWY_AFTER_NAMESPACE();
 namespace tessera::cpu::qsimd {
 
 HWY_EXPORT(PermuteImpl);
-HWY_EXPORT(UnpermuteImpl);
-HWY_EXPORT(DequantizeRowsPermutedImpl);
 HWY_EXPORT(GemvRowsImpl);
 
 void permute(const float* x, int64_t K, int bits, float* out) {
   HWY_DYNAMIC_DISPATCH(PermuteImpl)(x, K, bits, out);
-}
-void unpermute(const float* x, int64_t K, int bits, float* out) {
-  HWY_DYNAMIC_DISPATCH(UnpermuteImpl)(x, K, bits, out);
-}
-void dequantize_rows_permuted(const QuantizedMatrix& w, int64_t r0, int64_t r1, float* out) {
-  HWY_DYNAMIC_DISPATCH(DequantizeRowsPermutedImpl)(w, r0, r1, out);
 }
 void gemv_rows(const float* xp, const float* xsums, int64_t M, const QuantizedMatrix& w, int64_t n0,
                int64_t n1, float* y, int64_t ldy) {

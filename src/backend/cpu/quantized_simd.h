@@ -14,12 +14,8 @@
 
 namespace tessera::cpu::qsimd {
 
-// out = x [K] in the unpack order of `bits`; unpermute is its inverse.
+// out = x [K] in the unpack order of `bits`.
 void permute(const float* x, int64_t K, int bits, float* out);
-void unpermute(const float* x, int64_t K, int bits, float* out);
-
-// Rows [r0, r1) of w, dequantized into out [r1 - r0, w.cols] in the unpack order.
-void dequantize_rows_permuted(const QuantizedMatrix& w, int64_t r0, int64_t r1, float* out);
 
 // For output rows n in [n0, n1): y[m * ldy + n] = sum_k x[m, k] * dequantize(w)[n, k], where
 // xp [M, w.cols] holds x permuted (permute()) and xsums [M, w.groups_per_row()] its per-group sums.

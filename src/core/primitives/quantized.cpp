@@ -119,7 +119,7 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   if (transpose_) {
     cpu::quantized_matmul_t(xf, M, w.matrix, y, x.dtype() == bfloat16);
   } else {
-    cpu::quantized_matmul_n(xf, M, w.matrix, y);
+    cpu::quantized_matmul_n(xf, M, w.matrix, y, x.dtype() == bfloat16);
   }
   if (M == 0) std::fill(y, y + out.size(), 0.0f);
   if (out.dtype() != float32) detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
