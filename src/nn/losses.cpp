@@ -33,7 +33,10 @@ array cross_entropy(const array& logits, const array& targets, float label_smoot
 std::pair<array, array> masked_mean(const array& values, const array& mask) {
   array m = astype(mask, float32);
   array count = sum(m);
-  return {divide(sum(multiply(astype(values, float32), m)), count), count};
+  // Nothing selected (e.g. a prompt-only training batch): the mean is 0, with a zero gradient,
+  // rather than the NaN of 0 / 0.
+  array divisor = where(greater(count, array(0.0f)), count, array(1.0f));
+  return {divide(sum(multiply(astype(values, float32), m)), divisor), count};
 }
 
 std::pair<array, array> lm_loss(const array& logits, const array& tokens, const array& mask) {

@@ -5,6 +5,7 @@
 
 #include "tessera/nn/losses.h"
 #include "tessera/ops.h"
+#include "tessera/transforms.h"
 
 namespace tessera::nn {
 namespace {
@@ -36,6 +37,23 @@ TEST(MaskedMean, MeanOverMaskedPositionsAndCount) {
   auto [value, count] = masked_mean(array({1.0f, 2.0f, 3.0f, 4.0f}), array({1, 0, 1, 0}));
   EXPECT_FLOAT_EQ(value.item<float>(), 2.0f);
   EXPECT_FLOAT_EQ(count.item<float>(), 2.0f);
+}
+
+TEST(MaskedMean, NothingSelectedIsZeroWithZeroGradient) {
+  auto [value, count] = masked_mean(array({1.0f, 2.0f}), array({0, 0}));
+  EXPECT_EQ(value.item<float>(), 0.0f);
+  EXPECT_EQ(count.item<float>(), 0.0f);
+}
+
+TEST(LmLoss, AllMaskedBatchHasZeroLossAndGradient) {
+  // e.g. a prompt-only row under --mask-prompt: 0 / 0 would make the loss and every gradient NaN.
+  array logits = reshape(array({1.0f, 2.0f, 3.0f, 3.0f, 2.0f, 1.0f}), {1, 2, 3});
+  array tokens = reshape(array({0, 2, 1}), {1, 3});
+  array mask = reshape(array({1, 0, 0}), {1, 3});
+  auto [loss, grad] = value_and_grad([&](const array& x) { return lm_loss(x, tokens, mask).first; })(logits);
+  EXPECT_EQ(loss.item<float>(), 0.0f);
+  EXPECT_EQ(lm_loss(logits, tokens, mask).second.item<float>(), 0.0f);
+  for (float g : grad.to_vector<float>()) EXPECT_EQ(g, 0.0f);
 }
 
 TEST(LmLoss, ShiftsTargetsAndIgnoresMaskedTokens) {

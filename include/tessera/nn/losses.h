@@ -15,7 +15,8 @@ array cross_entropy(const array& logits, const array& targets, float label_smoot
                     const std::string& reduction = "none", int axis = -1);
 
 // The mean of `values` over the positions where `mask` is non-zero, and that count (float32
-// scalars). Callers average across batches by weighting each mean with its count.
+// scalars); 0 (with a zero gradient) when the mask selects nothing. Callers average across
+// batches by weighting each mean with its count.
 std::pair<array, array> masked_mean(const array& values, const array& mask);
 
 // Next-token loss of logits [B, T, V] for token ids [B, T + 1]: position t predicts token t + 1.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
@@ -117,7 +118,9 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
   double window_loss = 0, window_tokens = 0, window_time = 0;
   int window_steps = 0;
   long long trained_tokens = 0;
+  // Gradients summed over the batches (with target tokens) since the last optimizer step.
   ParamMap accumulated;
+  int accumulated_batches = 0;
   reset_peak_memory();
   for (int it = 1; it <= options.iters; ++it) {
     if (valid_batches && (it == 1 || it % options.steps_per_eval == 0 || it == options.iters)) {
@@ -130,41 +133,46 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
     auto start = Clock::now();
     model.train(true);
     Batch batch = next_batch();
-    current = &batch;
-    ParamMap params = model.trainable_parameters();
-    // Checkpointing matters only while the gradient graph is built; evaluation runs plain.
-    model.set_grad_checkpoint(options.grad_checkpoint);
-    auto [loss, grads] = loss_and_grad(params);
-    model.set_grad_checkpoint(false);
-    model.update(params);
     const float lr = optimizer.learning_rate();
     const int k = options.grad_accumulation_steps;
-    if (k > 1) {
+    std::vector<array> to_eval;
+    // A batch without target tokens (--mask-prompt with every completion cut away by
+    // --max-seq-length) has nothing to learn from: it adds no loss, gradient or trained tokens.
+    std::optional<array> loss;
+    if (batch.target_tokens > 0) {
+      current = &batch;
+      ParamMap params = model.trainable_parameters();
+      // Checkpointing matters only while the gradient graph is built; evaluation runs plain.
+      model.set_grad_checkpoint(options.grad_checkpoint);
+      auto [value, grads] = loss_and_grad(params);
+      model.set_grad_checkpoint(false);
+      model.update(params);
       for (auto& [name, g] : grads) {
         auto found = accumulated.find(name);
         accumulated.insert_or_assign(name, found == accumulated.end() ? g : add(found->second, g));
       }
+      ++accumulated_batches;
+      loss = value;
     }
     if (k == 1 || it % k == 0 || it == options.iters) {
-      ParamMap step = grads;
-      if (k > 1) {
-        const float steps = static_cast<float>((it - 1) % k + 1);
-        for (auto& [name, g] : accumulated) step.insert_or_assign(name, divide(g, array(steps)));
-        accumulated.clear();
+      if (accumulated_batches > 0) {
+        ParamMap step;
+        const array batches(static_cast<float>(accumulated_batches));
+        for (auto& [name, g] : accumulated) step.emplace(name, accumulated_batches > 1 ? divide(g, batches) : g);
+        model.update(optimizer.apply_gradients(step, model.trainable_parameters()));
+        to_eval = optimizer.state_arrays();
+        for (auto& [name, p] : model.trainable_parameters()) to_eval.push_back(p);
       }
-      model.update(optimizer.apply_gradients(step, params));
-      std::vector<array> to_eval = optimizer.state_arrays();
-      for (auto& [name, p] : model.trainable_parameters()) to_eval.push_back(p);
-      to_eval.push_back(loss);
-      eval(to_eval);
+      accumulated.clear();
+      accumulated_batches = 0;
     } else {
-      std::vector<array> to_eval{loss};
       for (auto& [name, g] : accumulated) to_eval.push_back(g);
-      eval(to_eval);
     }
+    if (loss) to_eval.push_back(*loss);
+    if (!to_eval.empty()) eval(to_eval);
     model.train(false);
     window_time += seconds_since(start);
-    window_loss += static_cast<double>(loss.item<float>()) * batch.target_tokens;
+    if (loss) window_loss += static_cast<double>(loss->item<float>()) * batch.target_tokens;
     window_tokens += batch.target_tokens;
     trained_tokens += batch.target_tokens;
     ++window_steps;
