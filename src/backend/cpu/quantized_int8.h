@@ -1,4 +1,5 @@
-// Decoding with 4- and 8-bit weights on integer dot products (AVX-512 VNNI).
+// Decoding with 4- and 8-bit weights on integer dot products (AVX-512 VNNI), or on bfloat16 dot
+// products (AVX-512 BF16) for several rows of bfloat16 x and 4-bit weights.
 //
 // Unpacking 4-bit weights into floats costs more than reading them, so the few-row product
 // instead rounds each row of x once per block of 32 elements to t * dx with dx = max |x| / 127
@@ -10,6 +11,16 @@
 // activations) would add an error as large as that of 8-bit weights, enough to change greedy
 // tokens of small models; the fine term brings it to 2^-15 of each block's maximum, below
 // bfloat16 rounding, for one more vpdpbusd per weight vector.
+//
+// When x holds bfloat16 values (bf16 models) and has several rows, 4-bit weights are instead
+// unpacked into the bfloat16 values 128 + q (the nibble under a fixed exponent: one bitwise op)
+// and multiplied with x exactly by vdpbf16ps, the 128 folded into the bias term: per pair of rows
+// four dot products and one FMA per 128 weights instead of four dot products and four more
+// operations, and no rounding of x at all.
+//
+// Each 64-byte load of packed weights is unpacked once and multiplied into every row of x of the
+// pass (up to 8), and each chunk of x serves several weight rows: the product is bound by the
+// multiply units, not by unpacking or loads.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +36,8 @@ bool supports(const QuantizedMatrix& w);
 // Most rows of x for which gemv beats dequantizing w into a GEMM (bench/quantized_bench).
 int64_t max_rows(const QuantizedMatrix& w);
 
-// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T with x rounded to int8 as described above.
+// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T with x rounded to int8 (or taken in bf16) as
+// described above.
 // x and y are contiguous float32; requires supports(w).
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
 
