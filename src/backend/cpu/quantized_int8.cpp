@@ -273,17 +273,17 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
           for (int r = 0; r < NR; ++r) {
             __m512i d;
             if constexpr (BITS == 4) {
-              d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], _mm512_load_si512(coarse));
-              d = _mm512_dpbusd_epi32(d, hi[r], _mm512_load_si512(coarse + 64));
-              d = _mm512_slli_epi32(d, kFineShift);
-              d = _mm512_dpbusd_epi32(d, lo[r], _mm512_load_si512(fine));
-              d = _mm512_dpbusd_epi32(d, hi[r], _mm512_load_si512(fine + 64));
+              __m512i dc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], _mm512_load_si512(coarse));
+              dc = _mm512_dpbusd_epi32(dc, hi[r], _mm512_load_si512(coarse + 64));
+              __m512i df = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], _mm512_load_si512(fine));
+              df = _mm512_dpbusd_epi32(df, hi[r], _mm512_load_si512(fine + 64));
+              d = _mm512_add_epi32(_mm512_slli_epi32(dc, kFineShift), df);
             } else {
-              d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], _mm512_load_si512(coarse));
-              d = _mm512_slli_epi32(d, kFineShift);
-              d = _mm512_dpbusd_epi32(d, lo[r], _mm512_load_si512(fine));
+              const __m512i dc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], _mm512_load_si512(coarse));
+              const __m512i df = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[r], _mm512_load_si512(fine));
+              d = _mm512_add_epi32(_mm512_slli_epi32(dc, kFineShift), df);
             }
-            acc[r][m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), dx), s[r], acc[r][m]);
+            acc[r][m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dx, s[r]), acc[r][m]);
           }
         }
       }
