@@ -75,6 +75,12 @@ void quantized_args(benchmark::internal::Benchmark* b) {
       for (int64_t M : {8, 16, 32, 64}) b->Args({M, 2048, 2048, 4, transpose, dtype});
       b->Args({16, 2048, 2048, 3, transpose, dtype});
     }
+  // Around the row counts where x · W^T leaves the float32 few-row kernel (the bit widths
+  // without an int8 kernel).
+  for (int64_t bits : {2, 3, 5, 6}) {
+    for (int64_t M : {1, 4, 8}) b->Args({M, 2048, 2048, bits, 1, 16});
+    for (int64_t M : {1, 8, 16, 32}) b->Args({M, 2048, 2048, bits, 1, 32});
+  }
 }
 
 void matmul_args(benchmark::internal::Benchmark* b) {

@@ -3,7 +3,8 @@
 // Few rows of x (decoding): the product should be bound by reading the packed weights, so every
 // packed block is unpacked once in registers and multiplied into all rows of x, multi-threaded
 // over output rows: on int8 dot products with x rounded to int8 where the CPU has them (4 and
-// 8 bits, quantized_int8.h), else in float32 (qsimd::gemv_rows).
+// 8 bits, quantized_int8.h), else in float32 (qsimd::gemv_rows), except where the many-row
+// path below is faster even for one row (3, 5 and 6 bits with bfloat16 activations).
 //
 // Many rows of x (prefill, training): the work is bound by arithmetic, so blocks of W are
 // dequantized in natural order (quantized_dequant.h) and multiplied by a GEMM. With bfloat16
@@ -32,10 +33,6 @@ namespace tessera::cpu {
 
 namespace {
 
-// Below this many rows of x the register kernel beats dequantizing W and a GEMM
-// (bench/quantized_prefill_bench).
-constexpr int64_t kGemvMaxRowsF32 = 32;
-constexpr int64_t kGemvMaxRowsBf16 = 8;
 // Rows of W per gemv work item: their packed bytes stay in L1/L2 while every 4-row slice of x
 // passes over them.
 constexpr int64_t kGemvRowBlock = 16;
@@ -78,6 +75,15 @@ void for_each_task(int64_t n, const std::function<void(int64_t)>& task) {
   parallel_for(num_threads(), 1, [&](int64_t, int64_t) {
     for (int64_t t = next.fetch_add(1); t < n; t = next.fetch_add(1)) task(t);
   });
+}
+
+// Below this many rows of x the float32 register kernel beats dequantizing W and a GEMM
+// (bench/quantized_prefill_bench). Its 3-, 5- and 6-bit unpacking (a gather per vector) is slow
+// enough that the bf16 GEMM path wins even for a single row.
+int64_t gemv_rows_below(const QuantizedMatrix& w, bool bf16_gemm) {
+  const bool byte_fields = w.bits == 2 || w.bits == 4 || w.bits == 8;
+  if (bf16_gemm) return byte_fields ? 2 : 0;
+  return byte_fields ? 32 : 12;
 }
 
 // Output columns per task: whole multiples of 64 (the GEMM's panel width), at most kTileN,
@@ -130,15 +136,16 @@ int64_t panel_rows(const QuantizedMatrix& w) {
 
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
   if (M <= 0 || w.rows == 0) return;
+  const bool bf16_gemm = bf16_inputs && cpu_has_avx512_bf16();
   if (qint8::supports(w)) {
     if (M <= qint8::max_rows(w)) return qint8::gemv(x, M, w, y);
-  } else if (M < (bf16_inputs ? kGemvMaxRowsBf16 : kGemvMaxRowsF32)) {
+  } else if (M < gemv_rows_below(w, bf16_gemm)) {
     return gemv(x, M, w, y);
   }
   const int64_t K = w.cols;
   const int64_t N = w.rows;
   if (K == 0) return std::fill(y, y + M * N, 0.0f);
-  if (bf16_inputs && cpu_has_avx512_bf16()) {
+  if (bf16_gemm) {
     const std::vector<uint16_t> xb = to_bf16(x, M * K);
     return bf16_product(xb.data(), M, N, K, true, y,
                         [&](int64_t n0, int64_t n1, int64_t k0, int64_t k1, uint16_t* block, int64_t ldb) {
