@@ -49,8 +49,8 @@ void affine_dequantize(const uint32_t* packed, const T* scales, const T* biases,
 
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T (few rows of x on 4- or 8-bit w: with x
 // rounded as quantized_int8.h describes). x and y are contiguous float32. With
-// bf16_inputs (x holds bfloat16 values), large products may round the dequantized weights to
-// bfloat16 as well and run on the bf16 GEMM.
+// bf16_inputs (x holds bfloat16 values), products outside the few-row kernels round the
+// dequantized weights to bfloat16 as well and run on the bf16 GEMM.
 void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs = false);
 
 // y [M, w.cols] = x [M, w.rows] · dequantize(w). x and y are contiguous float32; bf16_inputs
