@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <vector>
 
 #include "tessera/io.h"
 #include "tessera/lm/chat_template.h"
@@ -26,10 +27,25 @@ LoadOptions with_adapter(const std::string& dir) {
 const char* kDemoModel = "models/stories260K";
 const char* kData = "tests/fixtures/lora_data";
 
+// Scratch folders live until the test binary exits, then are removed.
+class ScratchDirs {
+ public:
+  ~ScratchDirs() {
+    std::error_code ignored;
+    for (const auto& dir : dirs_) fs::remove_all(dir, ignored);
+  }
+  void add(const fs::path& dir) { dirs_.push_back(dir); }
+
+ private:
+  std::vector<fs::path> dirs_;
+};
+
 fs::path scratch(const std::string& name) {
+  static ScratchDirs dirs;
   fs::path dir = fs::temp_directory_path() / ("tessera_tuner_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
+  dirs.add(dir);
   return dir;
 }
 
