@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "backend/cpu/gemm_bf16.h"
@@ -92,9 +93,10 @@ int64_t tile_columns(int64_t N) {
   return std::clamp<int64_t>(ceil_div(ceil_div(N, 2 * num_threads()), 64) * 64, 64, kTileN);
 }
 
-std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
-  std::vector<uint16_t> out(static_cast<size_t>(n));
-  f32_to_bf16(x, out.data(), n);
+// x as bfloat16 (exact: it holds bfloat16 values), in memory left uninitialized until written.
+std::unique_ptr<uint16_t[]> to_bf16(const float* x, int64_t n) {
+  std::unique_ptr<uint16_t[]> out(new uint16_t[static_cast<size_t>(n)]);
+  f32_to_bf16(x, out.get(), n);
   return out;
 }
 
@@ -146,8 +148,8 @@ void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, flo
   const int64_t N = w.rows;
   if (K == 0) return std::fill(y, y + M * N, 0.0f);
   if (bf16_gemm) {
-    const std::vector<uint16_t> xb = to_bf16(x, M * K);
-    return bf16_product(xb.data(), M, N, K, true, y,
+    const std::unique_ptr<uint16_t[]> xb = to_bf16(x, M * K);
+    return bf16_product(xb.get(), M, N, K, true, y,
                         [&](int64_t n0, int64_t n1, int64_t k0, int64_t k1, uint16_t* block, int64_t ldb) {
                           dequantize_block_bf16(w, n0, n1, k0, k1, block, ldb);
                         });
@@ -168,8 +170,8 @@ void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, flo
   if (M <= 0 || N == 0) return;
   if (K == 0) return std::fill(y, y + M * N, 0.0f);
   if (bf16_inputs && cpu_has_avx512_bf16()) {
-    const std::vector<uint16_t> xb = to_bf16(x, M * K);
-    return bf16_product(xb.data(), M, N, K, false, y,
+    const std::unique_ptr<uint16_t[]> xb = to_bf16(x, M * K);
+    return bf16_product(xb.get(), M, N, K, false, y,
                         [&](int64_t n0, int64_t n1, int64_t k0, int64_t k1, uint16_t* block, int64_t ldb) {
                           dequantize_block_bf16(w, k0, k1, n0, n1, block, ldb);
                         });
