@@ -84,7 +84,6 @@ TESSERA_VNNI void quantize_row(const float* x, int64_t K, int bits, int group_si
   // to the high-nibble half.
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  constexpr int64_t lanes_per_block_4 = kBlock / 8, lanes_per_block_8 = kBlock / 4;
   for (int64_t b = 0; b < K / kBlock; ++b) {
     const __m512 v0 = _mm512_loadu_ps(x + b * kBlock);
     const __m512 v1 = _mm512_loadu_ps(x + b * kBlock + 16);
@@ -95,17 +94,17 @@ TESSERA_VNNI void quantize_row(const float* x, int64_t K, int bits, int group_si
     const int64_t c = b * kBlock / E, in_chunk = b * kBlock % E;
     int8_t* coarse = q + c * 2 * E;
     int8_t* fine = coarse + E;
+    // The block's dx goes to the int32 lanes it spans: 4 lanes of 8 elements at 4 bits, 8 of 4
+    // at 8 bits.
     if (bits == 4) {
       const int64_t at = in_chunk / 2;
       split(_mm512_permutex2var_ps(t0, even, t1), coarse + at, fine + at);
       split(_mm512_permutex2var_ps(t0, odd, t1), coarse + 64 + at, fine + 64 + at);
       _mm_storeu_ps(lane_dx + c * 16 + in_chunk / 8, _mm512_castps512_ps128(dx));
-      static_assert(lanes_per_block_4 == 4);
     } else {
       split(t0, coarse + in_chunk, fine + in_chunk);
       split(t1, coarse + in_chunk + 16, fine + in_chunk + 16);
       _mm256_storeu_ps(lane_dx + c * 16 + in_chunk / 4, _mm512_castps512_ps256(dx));
-      static_assert(lanes_per_block_8 == 8);
     }
     sums[b * kBlock / group_size] += _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
   }
@@ -182,6 +181,9 @@ TESSERA_VNNI inline __m512bh unpack_bf16(__m512i v) {
                                              0xEA);
 }
 
+// Rows of x per pass over the weights: each unpacked chunk of weights serves all of them.
+constexpr int kMaxPassRows = 8;
+
 // The packed weights, scales and biases and x rows that one tile reads.
 struct Operands {
   const QuantizedMatrix* w;
@@ -190,9 +192,9 @@ struct Operands {
   int64_t groups;
   int64_t chunks;
   int gs_shift;
-  const std::byte* x[16];
-  const float* xdx[16];
-  const float* xsums[16];
+  const std::byte* x[kMaxPassRows];
+  const float* xdx[kMaxPassRows];
+  const float* xsums[kMaxPassRows];
 };
 
 // y for NR weight rows from n times MR rows of x: each chunk of a weight row is unpacked once and
@@ -296,9 +298,6 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
   for (int m = 0; m < MR; ++m)
     for (int r = 0; r < NR; ++r) y[m][n + r] = _mm512_reduce_add_ps(acc[r][m]);
 }
-
-// Rows of x per pass over a weight row block.
-constexpr int kMaxPassRows = 8;
 
 // Weight rows per tile: with one row of x, four weight rows share each chunk of x; with more,
 // two keep the accumulators in registers.
