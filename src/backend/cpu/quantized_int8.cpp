@@ -232,10 +232,12 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
       const __m512i group = _mm512_srl_epi32(pos, shift);
       __m512 s[NR];
       for (int r = 0; r < NR; ++r) s[r] = _mm512_permutexvar_ps(group, S[r]);
-      // The rows of the next tile, one chunk per chunk here: with several rows read at once the
-      // hardware prefetchers fall behind DRAM (prefetches past the matrix are dropped).
+      // The next tile's rows (contiguous after this tile's), in address order, NR lines per
+      // chunk here: with several rows read at once the hardware prefetchers fall behind DRAM.
+      // Prefetches past the matrix are dropped.
+      const uint8_t* next_tile = rows[0] + NR * o.row_bytes;
       for (int r = 0; r < NR; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + NR * o.row_bytes + c * 64), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(next_tile + (c * NR + r) * 64), _MM_HINT_T0);
       if constexpr (F == Form::bf16) {
         __m512bh q[NR][4];
 #pragma GCC unroll 4
