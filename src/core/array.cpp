@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "backend/cpu/simd_convert.h"
 #include "backend/cpu/strided.h"
 #include "core/allocator.h"
 #include "core/dtype_dispatch.h"
@@ -201,7 +202,29 @@ bool array::is_tracer() const { return desc_->is_tracer && detail::in_tracing();
 
 namespace detail {
 
+namespace {
+
+// The float32 <-> 16-bit float pairs (activations entering and leaving float32 kernels) take the
+// vectorized, multi-threaded conversions; they round exactly as cast_to does.
+bool convert_bulk(const void* src, Dtype src_dtype, void* dst, Dtype dst_dtype, size_t n) {
+  const auto count = static_cast<int64_t>(n);
+  if (src_dtype == float32 && (dst_dtype == bfloat16 || dst_dtype == float16)) {
+    auto convert = dst_dtype == bfloat16 ? cpu::f32_to_bf16 : cpu::f32_to_f16;
+    convert(static_cast<const float*>(src), static_cast<uint16_t*>(dst), count);
+    return true;
+  }
+  if ((src_dtype == bfloat16 || src_dtype == float16) && dst_dtype == float32) {
+    auto convert = src_dtype == bfloat16 ? cpu::bf16_to_f32 : cpu::f16_to_f32;
+    convert(static_cast<const uint16_t*>(src), static_cast<float*>(dst), count);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void convert_elements(const void* src, Dtype src_dtype, void* dst, Dtype dst_dtype, size_t n) {
+  if (convert_bulk(src, src_dtype, dst, dst_dtype, n)) return;
   dispatch_dtype(src_dtype, [&](auto in_tag) {
     using In = typename decltype(in_tag)::type;
     dispatch_dtype(dst_dtype, [&](auto out_tag) {
