@@ -50,21 +50,24 @@ void check_products(Dtype dtype) {
       auto [wt, st, bt] = quantize(testing::random_array({N, kDepth}, seed, dtype), gs, bits);
       auto [wn, sn, bn] = quantize(testing::random_array({kDepth, N}, seed + 1, dtype), gs, bits);
       eval(wt, st, bt, wn, sn, bn);
-      // The weights as the kernel multiplies them: q * scale + bias in float32, rounded to bf16
-      // on the bf16 path.
-      auto as_multiplied = [&](const array& w, const array& s, const array& b) {
-        array wd = dequantize(w, astype(s, float32), astype(b, float32), gs, bits);
-        return dtype == bfloat16 ? astype(astype(wd, bfloat16), float32) : wd;
+      // The weights as the kernels multiply them: q * scale + bias in float32, rounded to bf16
+      // on the bf16 GEMM path (the few-row kernel keeps them in float32).
+      auto exact = [&](const array& w, const array& s, const array& b) {
+        return dequantize(w, astype(s, float32), astype(b, float32), gs, bits);
       };
-      const array wdt = transpose(as_multiplied(wt, st, bt));
-      const array wdn = as_multiplied(wn, sn, bn);
+      auto rounded = [&](const array& wd) { return dtype == bfloat16 ? astype(astype(wd, bfloat16), float32) : wd; };
+      const array wdt_exact = transpose(exact(wt, st, bt));
+      const array wdt_rounded = rounded(wdt_exact);
+      const array wdn = rounded(exact(wn, sn, bn));
       for (int64_t M : {1, 3, 9, 33, 64, 200}) {
         const std::string what = to_string(dtype) + " bits " + std::to_string(bits) + " gs " + std::to_string(gs) +
                                  " M " + std::to_string(M);
         const array x = testing::random_array({M, kDepth}, static_cast<uint32_t>(M) + seed, dtype);
         const array xf = astype(x, float32);
         const float out_rel = dtype == bfloat16 ? 1.0f / 256 : 0.0f;
-        const float rel = int8_rows(wt, M, gs, bits, kDepth) ? 3e-4f : 1e-5f;
+        const bool few_rows = int8_rows(wt, M, gs, bits, kDepth);
+        const float rel = few_rows ? 3e-4f : 1e-5f;
+        const array& wdt = few_rows ? wdt_exact : wdt_rounded;
         expect_product_close(quantized_matmul(x, wt, st, bt, true, gs, bits), matmul(xf, wdt),
                              matmul(abs(xf), abs(wdt)), out_rel, rel, what + " x·W^T");
         expect_product_close(quantized_matmul(x, wn, sn, bn, false, gs, bits), matmul(xf, wdn),
