@@ -14,6 +14,7 @@
 #include "command.h"
 #include "model_options.h"
 #include "tessera/lm/bench.h"
+#include "tessera/nn/quantized.h"
 
 namespace tessera::cli {
 namespace {
@@ -32,29 +33,6 @@ const nlohmann::json* quantization_block(const lm::LoadedModel& loaded) {
     if (loaded.config.contains(key) && loaded.config[key].is_object()) return &loaded.config[key];
   }
   return nullptr;
-}
-
-// Parameter count as llama-bench reports it: a packed quantized weight counts its logical
-// elements (32 / bits per uint32 word), with the bits of its module's override if any; its
-// scales and biases are not parameters of the model.
-size_t parameter_count(const lm::LoadedModel& loaded) {
-  const nlohmann::json* q = quantization_block(loaded);
-  size_t count = 0;
-  auto ends_with = [](const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  for (const auto& [name, p] : loaded.model->parameters()) {
-    if (q != nullptr && (ends_with(name, ".scales") || ends_with(name, ".biases"))) continue;
-    if (p.dtype() != uint32 || q == nullptr) {
-      count += p.size();
-      continue;
-    }
-    int bits = q->value("bits", 4);
-    const std::string module = name.substr(0, name.rfind('.'));
-    if (q->contains(module) && (*q)[module].is_object()) bits = (*q)[module].value("bits", bits);
-    count += p.size() * 32 / static_cast<size_t>(bits);
-  }
-  return count;
 }
 
 // "4bit" for a quantized model, else the floating-point dtype holding most weight bytes.
@@ -141,7 +119,7 @@ void run(const BenchFlags& flags) {
                                   {"pp_tps_all", r.pp_tps},
                                   {"tg_tps_all", r.tg_tps},
                                   {"weights_bytes", weights},
-                                  {"n_params", parameter_count(loaded)},
+                                  {"n_params", nn::parameter_count(*loaded.model)},
                                   {"peak_memory_bytes", r.peak_memory_bytes},
                                   {"load_seconds", load_seconds},
                                   {"read_bandwidth_bytes_per_s", bandwidth},
@@ -151,7 +129,7 @@ void run(const BenchFlags& flags) {
     std::cout << out.dump() << "\n";
     return;
   }
-  const size_t params = parameter_count(loaded);
+  const size_t params = nn::parameter_count(*loaded.model);
   std::string size = with_unit(static_cast<double>(weights), 1024, {"B", "KiB", "MiB", "GiB"});
   std::string count = with_unit(static_cast<double>(params), 1000, {"", "K", "M", "B"});
   std::printf("| %-24s | %-8s | %11s | %10s | %7s | %8s | %20s |\n", "model", "dtype", "size", "params", "threads",

@@ -89,6 +89,19 @@ TEST(Quantize, SwapsQuantizableLayersOfATree) {
   EXPECT_EQ(y.shape(), (Shape{2, 10}));
 }
 
+TEST(Quantize, ParameterCountIsThatOfTheFloatTree) {
+  Tiny model;
+  // embed 10x64, proj 64x32 + 32 bias, odd 48x8, head 32x10.
+  const size_t float_count = 640 + 2048 + 32 + 384 + 320;
+  EXPECT_EQ(parameter_count(model), float_count);
+  quantize(model, 32, 4);
+  // Packed words count 8 weights each; scales and biases are not parameters of the model.
+  EXPECT_EQ(parameter_count(model), float_count);
+  Tiny eight_bit;
+  quantize(eight_bit, 32, 8);
+  EXPECT_EQ(parameter_count(eight_bit), float_count);
+}
+
 TEST(Quantize, PredicateChoosesLayersAndBits) {
   Tiny model;
   const auto replaced = quantize(model, [](const std::string& path, const Module&) -> std::optional<QuantizationSpec> {

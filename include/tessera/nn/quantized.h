@@ -56,6 +56,10 @@ class QuantizedEmbedding : public Embedding {
   int bits_;
 };
 
+// The parameters of a module tree as mlx-lm counts them: a quantized layer counts the elements
+// of its unpacked weight (32 / bits per packed word) and its bias, not its scales and biases.
+size_t parameter_count(const Module& root);
+
 // Which modules to quantize and how: a spec, or nothing to leave the module as it is.
 using QuantizePredicate = std::function<std::optional<QuantizationSpec>(const std::string& path, const Module& module)>;
 // The quantized replacement of a module, or nullptr when it has none (wrong type, or an input

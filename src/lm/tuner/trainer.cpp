@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "tessera/lm/tuner.h"
+#include "tessera/nn/quantized.h"
 #include "tessera/memory.h"
 #include "tessera/nn/losses.h"
 #include "tessera/ops.h"
@@ -101,8 +102,7 @@ void train(Model& model, optim::Optimizer& optimizer, const std::vector<Example>
   auto trainable = model.trainable_parameters();
   size_t n_params = 0;
   for (auto& [name, p] : trainable) n_params += p.size();
-  size_t n_total = 0;
-  for (auto& [name, p] : model.parameters()) n_total += p.size();
+  const size_t n_total = nn::parameter_count(model);
   out << format("Trainable parameters: %.3f%% (%.3fM/%.3fM)\n", 100.0 * n_params / std::max<size_t>(n_total, 1),
                 n_params / 1e6, n_total / 1e6);
   out << "Starting training..., iters: " << options.iters << "\n";
