@@ -28,4 +28,10 @@ array scaled_dot_product_attention(const array& q, const array& k, const array& 
                                    const std::string& mask_mode = "", const std::optional<array>& mask = {},
                                    std::optional<float> logit_softcap = {}, StreamOrDevice s = {});
 
+// logsumexp(logits, -1) - take_along_axis(logits, targets[..., None], -1): the per-position
+// cross-entropy, float32 [...], from logits [..., V] of any float dtype and integer targets [...].
+// Its gradient is computed in one pass without the [..., V] intermediates of that formula. A
+// target outside [0, V) is an error at evaluation.
+array cross_entropy(const array& logits, const array& targets, StreamOrDevice s = {});
+
 }  // namespace tessera::fast

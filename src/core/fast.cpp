@@ -1,6 +1,8 @@
 // tessera::fast: validation and graph construction for the fused primitives.
 #include "tessera/fast.h"
 
+#include <algorithm>
+
 #include "core/primitives/fast.h"
 #include "core/utils.h"
 #include "tessera/ops.h"
@@ -153,6 +155,21 @@ array scaled_dot_product_attention(const array& q, const array& k, const array& 
                std::make_shared<ScaledDotProductAttention>(to_device(s, op), scale, mask_mode == "causal",
                                                            logit_softcap, mask.has_value()),
                inputs);
+}
+
+array cross_entropy(const array& logits, const array& targets, StreamOrDevice s) {
+  if (logits.ndim() == 0 || targets.ndim() + 1 != logits.ndim() ||
+      !std::equal(targets.shape().begin(), targets.shape().end(), logits.shape().begin())) {
+    throw std::invalid_argument("[cross_entropy] targets must have the logits' shape without the last axis, got " +
+                                shape_to_string(targets.shape()) + " for logits " + shape_to_string(logits.shape()) +
+                                ".");
+  }
+  check_float(logits, "cross_entropy", "logits");
+  if (is_floating_point(targets.dtype()) || targets.dtype() == bool_) {
+    throw std::invalid_argument("[cross_entropy] targets must be integers, got " + to_string(targets.dtype()) + ".");
+  }
+  return array(targets.shape(), float32, std::make_shared<CrossEntropy>(to_device(s, "cross_entropy")),
+               {logits, astype(targets, int32)});
 }
 
 }  // namespace tessera::fast

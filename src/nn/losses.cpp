@@ -2,10 +2,24 @@
 
 #include <stdexcept>
 
+#include "tessera/fast.h"
 #include "tessera/ops.h"
 
 namespace tessera::nn {
 
+namespace {
+
+array reduce(const array& loss, const std::string& reduction) {
+  if (reduction == "none") return loss;
+  if (reduction == "mean") return mean(loss);
+  if (reduction == "sum") return sum(loss);
+  throw std::invalid_argument("[cross_entropy] reduction must be none, mean or sum, got '" + reduction + "'");
+}
+
+}  // namespace
+
+// Over the last axis without label smoothing (language-model training), the fused kernel: its
+// gradient needs no [..., classes] intermediates besides itself.
 array cross_entropy(const array& logits, const array& targets, float label_smoothing, const std::string& reduction,
                     int axis) {
   if (label_smoothing < 0.0f || label_smoothing >= 1.0f) {
@@ -17,6 +31,7 @@ array cross_entropy(const array& logits, const array& targets, float label_smoot
   if (ax < 0 || ax >= nd || targets.ndim() + 1 != logits.ndim()) {
     throw std::invalid_argument("[cross_entropy] targets must have the logits' shape without the class axis");
   }
+  if (label_smoothing == 0.0f && ax == nd - 1) return reduce(fast::cross_entropy(logits, targets), reduction);
   array x = astype(logits, float32);
   array score = squeeze(take_along_axis(x, expand_dims(astype(targets, int32), ax), ax), {ax});
   array lse = logsumexp(x, ax);
@@ -24,10 +39,7 @@ array cross_entropy(const array& logits, const array& targets, float label_smoot
   if (label_smoothing > 0.0f) {
     loss = subtract(loss, multiply(mean(x, ax), array(label_smoothing)));
   }
-  if (reduction == "none") return loss;
-  if (reduction == "mean") return mean(loss);
-  if (reduction == "sum") return sum(loss);
-  throw std::invalid_argument("[cross_entropy] reduction must be none, mean or sum, got '" + reduction + "'");
+  return reduce(loss, reduction);
 }
 
 std::pair<array, array> masked_mean(const array& values, const array& mask) {

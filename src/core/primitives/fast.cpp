@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "backend/cpu/attention.h"
+#include "backend/cpu/cross_entropy.h"
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/layer_norm.h"
 #include "backend/cpu/rms_norm.h"
@@ -246,6 +247,64 @@ std::vector<array> ScaledDotProductAttention::vjp(const std::vector<array>& prim
     } else {
       const array& m = primals[3];
       grads.push_back(m.dtype() == bool_ ? zeros_like(m) : astype(reshape(ds, m.shape()), m.dtype()));
+    }
+  }
+  return grads;
+}
+
+void CrossEntropy::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& logits = inputs[0];
+  allocate(out);
+  if (out.size() == 0 || logits.shape().back() == 0) return;
+  RowContiguous x(logits), targets(inputs[1]);
+  cpu::cross_entropy_rows(logits.dtype(), x.data(), static_cast<const int32_t*>(targets.data()), rows_of(logits),
+                          logits.shape().back(), out.data<float>());
+}
+
+std::vector<array> CrossEntropy::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                     const std::vector<int>& argnums, const std::vector<array>&) {
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      const array g = astype(cotangents[0], float32);
+      grads.push_back(array(primals[0].shape(), primals[0].dtype(),
+                            std::make_shared<CrossEntropyGrad>(device()), {primals[0], primals[1], g}));
+    } else {
+      grads.push_back(zeros_like(primals[1]));  // integer targets have no gradient
+    }
+  }
+  return grads;
+}
+
+void CrossEntropyGrad::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& logits = inputs[0];
+  allocate(out);
+  if (out.size() == 0) return;
+  RowContiguous x(logits), targets(inputs[1]), g(inputs[2]);
+  cpu::cross_entropy_grad_rows(logits.dtype(), x.data(), static_cast<const int32_t*>(targets.data()),
+                               static_cast<const float*>(g.data()), rows_of(logits), logits.shape().back(),
+                               out.data<void>());
+}
+
+// With s = softmax(x) and c the cotangent: d/dx = g * (s * c - s * sum(s * c)) (the softmax
+// Jacobian is symmetric), d/dg = sum(c * (s - onehot)).
+std::vector<array> CrossEntropyGrad::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                         const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& x = primals[0];
+  const array& targets = primals[1];
+  const array g = expand_dims(primals[2], -1);
+  const array s = softmax(astype(x, float32), -1);
+  const array c = astype(cotangents[0], float32);
+  const array sc = multiply(s, c);
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      grads.push_back(astype(multiply(g, subtract(sc, multiply(s, sum(sc, -1, true)))), x.dtype()));
+    } else if (arg == 1) {
+      grads.push_back(zeros_like(targets));
+    } else {
+      const array picked = squeeze(take_along_axis(c, expand_dims(targets, -1), -1), {-1});
+      grads.push_back(subtract(sum(sc, -1), picked));
     }
   }
   return grads;

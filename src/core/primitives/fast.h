@@ -76,4 +76,25 @@ class ScaledDotProductAttention : public UnaryPrimitive {
   bool has_mask_;
 };
 
+// Inputs logits [..., V], targets [...] int32; output the float32 loss [...].
+class CrossEntropy : public UnaryPrimitive {
+ public:
+  explicit CrossEntropy(Device d) : UnaryPrimitive(d) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "cross_entropy"; }
+};
+
+// The gradient of CrossEntropy w.r.t. the logits, g * (softmax(logits) - onehot(targets)), in
+// one pass. Inputs logits [..., V], targets [...] int32, g [...] float32; output like logits.
+class CrossEntropyGrad : public UnaryPrimitive {
+ public:
+  explicit CrossEntropyGrad(Device d) : UnaryPrimitive(d) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "cross_entropy_grad"; }
+};
+
 }  // namespace tessera::fast
