@@ -8,24 +8,16 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_util.h"
 #include "tessera/ops.h"
 #include "tessera/quantized.h"
 
 namespace {
 
 using namespace tessera;
+using bench::random_matrix;
 
 constexpr int kGroupSize = 64;
-
-array random_matrix(int64_t rows, int64_t cols, Dtype dtype) {
-  std::vector<float> v(static_cast<size_t>(rows * cols));
-  uint32_t state = 12345u;
-  for (auto& x : v) {
-    state = state * 1664525u + 1013904223u;
-    x = static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
-  }
-  return astype(array(v, {rows, cols}, float32), dtype);
-}
 
 void set_counters(benchmark::State& state, double bytes, double flops) {
   state.counters["bandwidth"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate,

@@ -7,24 +7,16 @@
 
 #include <vector>
 
+#include "bench_util.h"
 #include "tessera/ops.h"
 #include "tessera/quantized.h"
 
 namespace {
 
 using namespace tessera;
+using bench::random_matrix;
 
 constexpr int kGroupSize = 64;
-
-array random_matrix(int64_t rows, int64_t cols, Dtype dtype) {
-  std::vector<float> v(static_cast<size_t>(rows * cols));
-  uint32_t state = 12345u;
-  for (auto& x : v) {
-    state = state * 1664525u + 1013904223u;
-    x = static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
-  }
-  return astype(array(v, {rows, cols}, float32), dtype);
-}
 
 Dtype dtype_arg(int64_t code) { return code == 16 ? bfloat16 : float32; }
 

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/quantized_int8.h"
 #include "core/numeric_test_util.h"
+#include "core/quantized_test_util.h"
 #include "tessera/quantized.h"
 #include "tessera/tessera.h"
 
@@ -24,18 +25,6 @@ array bf16_valued(const array& a) { return astype(astype(a, bfloat16), float32);
 array expanded_scales(const array& scales, int64_t K, int group_size) {
   const int64_t N = scales.shape(0), G = scales.shape(1);
   return reshape(broadcast_to(reshape(astype(scales, float32), {N, G, 1}), {N, G, group_size}), {N, K});
-}
-
-// |x · wd^T - x̂ · wd^T| where x̂ rounds x per block of 32 to steps of max |x| / (127 * 256)
-// (the int8 form), plus float rounding.
-array int8_form_bound(const array& x, const array& wd) {
-  const int64_t K = x.shape(-1);
-  Shape blocks = x.shape();
-  blocks.back() = K / 32;
-  blocks.push_back(32);
-  array amax = max(abs(reshape(x, blocks)), -1, true);
-  array half_step = reshape(broadcast_to(amax, blocks), x.shape()) / array(127.0f * 256.0f);
-  return matmul(half_step, transpose(abs(wd))) * array(1.01f) + array(1e-4f);
 }
 
 // The bf16 form multiplies exactly and sums x (128 + q) scale in float32: a relative 2^-16 of
@@ -93,7 +82,7 @@ TEST(QuantizedInt8, Bf16ValuedRowsOf4BitProductsAreExactUpToFloatSums) {
         array want = matmul(x, transpose(wt.dequantized));
         // One row takes the int8 form, rows past the kernel's limit the dequantizing path: both
         // within the int8 form's bound; the bf16 form is held to float rounding.
-        array bound = M == 1 || M > kernel ? int8_form_bound(x, wt.dequantized)
+        array bound = M == 1 || M > kernel ? testing::int8_activation_bound(x, wt.dequantized)
                                        : bf16_form_bound(x, wt.dequantized, wt.scales, gs);
         expect_within(got, want, bound, describe(4, gs, K, M));
       }
@@ -111,7 +100,7 @@ TEST(QuantizedInt8, FloatRowsTakeTheInt8FormAtEveryRowCount) {
         v[K / 3] = -30.0f;
         array x(v, {M, K}, float32);
         array got = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, gs, bits);
-        expect_within(got, matmul(x, transpose(wt.dequantized)), int8_form_bound(x, wt.dequantized),
+        expect_within(got, matmul(x, transpose(wt.dequantized)), testing::int8_activation_bound(x, wt.dequantized),
                       describe(bits, gs, K, M));
       }
     }
@@ -136,7 +125,7 @@ TEST(QuantizedInt8, GemvTakesRowsBeyondOnePass) {
         std::vector<float> y(static_cast<size_t>(M * N));
         cpu::qint8::gemv(x.data<float>(), M, m, y.data());
         const bool exact = bf16_x && bits == 4;
-        array bound = exact ? bf16_form_bound(x, wt.dequantized, wt.scales, 64) : int8_form_bound(x, wt.dequantized);
+        array bound = exact ? bf16_form_bound(x, wt.dequantized, wt.scales, 64) : testing::int8_activation_bound(x, wt.dequantized);
         expect_within(array(y, {M, N}, float32), matmul(x, transpose(wt.dequantized)), bound,
                       describe(bits, 64, K, M) + (bf16_x ? " bf16 x" : " float x"));
       }
@@ -152,7 +141,7 @@ TEST(QuantizedInt8, OneInexactElementKeepsTheInt8Form) {
   v[3 * K + 100] = 0.1234567f;
   array x(v, {4, K}, float32);
   expect_within(quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4), matmul(x, transpose(wt.dequantized)),
-                int8_form_bound(x, wt.dequantized), "inexact");
+                testing::int8_activation_bound(x, wt.dequantized), "inexact");
 }
 
 // Rows that are not whole chunks (128 elements at 4 bits, 64 at 8) stay on the float path.

@@ -17,6 +17,7 @@
 
 #include "core/gradcheck.h"
 #include "core/numeric_test_util.h"
+#include "core/quantized_test_util.h"
 #include "io/safetensors_header.h"
 #include "tessera/quantized.h"
 #include "tessera/tessera.h"
@@ -204,20 +205,6 @@ void expect_close(array got, array want, float atol, float rtol, const std::stri
   }
 }
 
-// Elementwise bound on |x · wd^T - x̂ · wd^T| where x̂ is x rounded per block of 32 to steps of
-// dx = max |x| / (127 * 256) over the block (|x - x̂| <= dx, the fine term saturating), as the
-// few-row kernel does for 4- and 8-bit weights on CPUs with int8 dot products (two int8 terms);
-// plus float rounding.
-array int8_activation_bound(const array& x, const array& wd) {
-  const int64_t K = x.shape(-1);
-  Shape blocks = x.shape();
-  blocks.back() = K / 32;
-  blocks.push_back(32);
-  array amax = max(abs(reshape(x, blocks)), -1, true);
-  array half_step = reshape(broadcast_to(amax, blocks), x.shape()) / array(127.0f * 256.0f);
-  return matmul(half_step, transpose(abs(wd))) * array(1.01f) + array(1e-4f);
-}
-
 void expect_within(array got, array want, array bound, const std::string& what) {
   ASSERT_EQ(got.shape(), want.shape()) << what;
   std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>(), b = bound.to_vector<float>();
@@ -237,7 +224,7 @@ TEST(QuantizedMatmul, EqualsMatmulWithDequantizedWeight) {
         array x = testing::random_array({M, K}, static_cast<uint32_t>(M));
         array got = quantized_matmul(x, w, s, b, true, gs, bits);
         if ((bits == 4 || bits == 8) && M < 32) {
-          expect_within(got, matmul(x, transpose(wd)), int8_activation_bound(x, wd), what);
+          expect_within(got, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), what);
         } else {
           expect_close(got, matmul(x, transpose(wd)), 1e-4f, 1e-4f, what);
         }
@@ -268,7 +255,7 @@ TEST(QuantizedMatmul, FewRowsStayWithinInt8ActivationRounding) {
           xv[K / 2 + 3] = 40.0f;
           array x(xv, {M, K}, float32);
           array got = quantized_matmul(x, w, s, b, true, gs, bits);
-          expect_within(got, matmul(x, transpose(wd)), int8_activation_bound(x, wd), what);
+          expect_within(got, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), what);
         }
       }
     }
@@ -285,11 +272,11 @@ TEST(QuantizedMatmul, BatchedNonContiguousAndHalfInputs) {
   EXPECT_FALSE(x.flags().row_contiguous);
   array y = quantized_matmul(x, w, s, b, true, 64, 4);
   EXPECT_EQ(y.shape(), (Shape{2, 5, N}));
-  expect_within(y, matmul(x, transpose(wd)), int8_activation_bound(x, wd), "strided f32");
+  expect_within(y, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), "strided f32");
   // Column slice of a wider matrix: non-contiguous rows.
   array wide = testing::random_array({9, 2 * K}, 5);
   array xs = slice(wide, {0, K}, {9, 2 * K});
-  expect_within(quantized_matmul(xs, w, s, b, true, 64, 4), matmul(xs, transpose(wd)), int8_activation_bound(xs, wd),
+  expect_within(quantized_matmul(xs, w, s, b, true, 64, 4), matmul(xs, transpose(wd)), testing::int8_activation_bound(xs, wd),
                 "sliced");
   // bf16 activations and bf16 scales: bf16 result within bf16 rounding.
   auto [wb, sb, bb] = quantize(testing::random_array({N, K}, 6, bfloat16), 64, 8);
@@ -308,10 +295,10 @@ TEST(QuantizedMatmul, BatchedNonContiguousAndHalfInputs) {
   array yh = quantized_matmul(xh, w, s, b, true, 64, 4);
   EXPECT_EQ(yh.dtype(), float32);
   array xhf = astype(xh, float32);
-  expect_within(yh, matmul(xhf, transpose(wd)), int8_activation_bound(xhf, wd), "f16");
+  expect_within(yh, matmul(xhf, transpose(wd)), testing::int8_activation_bound(xhf, wd), "f16");
   // A 1-D x.
   array x1 = testing::random_array({K}, 10);
-  expect_within(quantized_matmul(x1, w, s, b, true, 64, 4), matmul(x1, transpose(wd)), int8_activation_bound(x1, wd),
+  expect_within(quantized_matmul(x1, w, s, b, true, 64, 4), matmul(x1, transpose(wd)), testing::int8_activation_bound(x1, wd),
                 "1-D");
 }
 
