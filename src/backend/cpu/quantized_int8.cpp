@@ -197,13 +197,13 @@ struct Operands {
   const float* xsums[kMaxPassRows];
 };
 
-// y for NR weight rows from n times MR rows of x: each chunk of a weight row is unpacked once and
-// dotted with all MR rows; each chunk of x is loaded once for all NR weight rows.
 // How far ahead tile() prefetches. One tile ahead is about one DRAM latency at one row of x;
 // two measured 3-5 % faster at 8 rows of x (1B-shaped 4-bit model, all matrices of a token)
 // and no slower at one row, at 4 or 8 bits.
 constexpr int64_t kPrefetchTiles = 2;
 
+// y for NR weight rows from n times MR rows of x: each chunk of a weight row is unpacked once and
+// dotted with all MR rows; each chunk of x is loaded once for all NR weight rows.
 template <Form F, int BITS, int NR, int MR>
 TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
   static_assert(F == Form::int8 || BITS == 4);

@@ -10,9 +10,9 @@
 #include <stdexcept>
 
 #include "tessera/lm/tuner.h"
-#include "tessera/nn/quantized.h"
 #include "tessera/memory.h"
 #include "tessera/nn/losses.h"
+#include "tessera/nn/quantized.h"
 #include "tessera/ops.h"
 #include "tessera/random.h"
 #include "tessera/transforms.h"
