@@ -28,17 +28,12 @@ struct BenchFlags {
   bool json = false;
 };
 
-const nlohmann::json* quantization_block(const lm::LoadedModel& loaded) {
-  for (const char* key : {"quantization", "quantization_config"}) {
-    if (loaded.config.contains(key) && loaded.config[key].is_object()) return &loaded.config[key];
-  }
-  return nullptr;
-}
-
 // "4bit" for a quantized model, else the floating-point dtype holding most weight bytes.
 std::string dtype_or_bits(const lm::LoadedModel& loaded) {
-  if (const nlohmann::json* q = quantization_block(loaded); q && q->contains("bits")) {
-    return std::to_string((*q)["bits"].get<int>()) + "bit";
+  for (const char* key : {"quantization", "quantization_config"}) {
+    if (loaded.config.contains(key) && loaded.config[key].contains("bits")) {
+      return std::to_string(loaded.config[key]["bits"].get<int>()) + "bit";
+    }
   }
   std::map<std::string, size_t> bytes;
   for (const auto& [name, p] : loaded.model->parameters()) {
