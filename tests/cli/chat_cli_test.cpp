@@ -5,6 +5,7 @@
 
 using tessera::test::demo_references;
 using tessera::test::run_cli;
+using tessera::test::split;
 
 namespace {
 
@@ -12,17 +13,6 @@ size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
   for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
   return n;
-}
-
-std::vector<std::string> split(const std::string& s, const std::string& sep) {
-  std::vector<std::string> parts;
-  size_t from = 0;
-  for (size_t at = s.find(sep); at != std::string::npos; at = s.find(sep, from)) {
-    parts.push_back(s.substr(from, at - from));
-    from = at + sep.size();
-  }
-  parts.push_back(s.substr(from));
-  return parts;
 }
 
 }  // namespace

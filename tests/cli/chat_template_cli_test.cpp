@@ -30,17 +30,6 @@ class TemplatedModel : public ::testing::Test {
   std::string model_;
 };
 
-std::vector<std::string> split(const std::string& s, const std::string& sep) {
-  std::vector<std::string> parts;
-  size_t from = 0;
-  for (size_t at = s.find(sep); at != std::string::npos; at = s.find(sep, from)) {
-    parts.push_back(s.substr(from, at - from));
-    from = at + sep.size();
-  }
-  parts.push_back(s.substr(from));
-  return parts;
-}
-
 }  // namespace
 
 TEST_F(TemplatedModel, GenerateRendersSystemAndUserMessages) {

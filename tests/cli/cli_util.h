@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +83,18 @@ inline int count_lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n;
+}
+
+// The pieces of s between occurrences of sep (the chat prompt splits a transcript into turns).
+inline std::vector<std::string> split(const std::string& s, const std::string& sep) {
+  std::vector<std::string> parts;
+  size_t from = 0;
+  for (size_t at = s.find(sep); at != std::string::npos; at = s.find(sep, from)) {
+    parts.push_back(s.substr(from, at - from));
+    from = at + sep.size();
+  }
+  parts.push_back(s.substr(from));
+  return parts;
 }
 
 }  // namespace tessera::test
