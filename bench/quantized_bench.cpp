@@ -1,7 +1,8 @@
 // quantized_matmul throughput: decode shapes (M = 1) in GB/s of weight bytes read, against the
 // bf16 matrix-vector product of the same matrix; batched decode (M = 2 to 64: where the few-row
 // kernel hands over to dequantize + GEMM) and prefill (M = 512) in GFLOP/s. 512 x 2048 is a
-// key/value projection of a 1B model: there the per-call cost shows.
+// key/value projection of a 1B model: there the per-call cost shows. The 64 MB matrices (rows of
+// 2048 and 8192 elements) do not fit in the cache: they measure the decode kernel from DRAM.
 //   build/bench/quantized_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
@@ -60,6 +61,10 @@ BENCHMARK(BM_QuantizedMatmul)
     ->Args({1, 2048, 2048, 8})
     ->Args({1, 8192, 2048, 4})
     ->Args({1, 8192, 2048, 8})
+    ->Args({1, 65536, 2048, 4})
+    ->Args({1, 16384, 8192, 4})
+    ->Args({1, 32768, 2048, 8})
+    ->Args({1, 8192, 8192, 8})
     ->Args({2, 2048, 2048, 4})
     ->Args({4, 2048, 2048, 4})
     ->Args({8, 2048, 2048, 4})

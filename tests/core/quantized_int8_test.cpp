@@ -107,6 +107,21 @@ TEST(QuantizedInt8, FloatRowsTakeTheInt8FormAtEveryRowCount) {
   }
 }
 
+// Rows of 4 KiB or more are read one weight row at a time with one row of x.
+TEST(QuantizedInt8, LongRowsOfOneXRow) {
+  for (int bits : {4, 8}) {
+    const int64_t K = 4096 * 8 / bits + 128, N = 7;  // just over 4 KiB per packed row
+    ASSERT_GE(K * bits / 8, 4096);
+    Weights wt = make_weights(N, K, 64, bits, bfloat16, static_cast<uint32_t>(bits));
+    for (int64_t M : {1, 2}) {
+      array x = testing::random_array({M, K}, static_cast<uint32_t>(M + 40), float32);
+      array got = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, bits);
+      expect_within(got, matmul(x, transpose(wt.dequantized)), testing::int8_activation_bound(x, wt.dequantized),
+                    describe(bits, 64, K, M));
+    }
+  }
+}
+
 // gemv itself takes any number of rows (several passes of 8 over blocks of weight rows), beyond
 // the rows quantized_matmul hands it.
 TEST(QuantizedInt8, GemvTakesRowsBeyondOnePass) {
