@@ -86,7 +86,7 @@ void dot_rows_bf16(int64_t K, int mx, const uint16_t* const w[kRows], const uint
   }
 }
 
-// ---- bf16 or f32 W, f32 x: widen bf16 W to f32 (a shift) and use FMA.
+// ---- bf16, f16 or f32 W, f32 x: widen W to f32 (a shift for bf16, vcvtph2ps for f16) and use FMA.
 
 TESSERA_TARGET_AVX512 __m512 load_as_f32(const uint16_t* p) {
   __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -98,6 +98,14 @@ TESSERA_TARGET_AVX512 __m512 maskz_load_as_f32(__mmask16 mask, const uint16_t* p
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
+TESSERA_TARGET_AVX512 __m512 load_as_f32(const float16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+TESSERA_TARGET_AVX512 __m512 maskz_load_as_f32(__mmask16 mask, const float16_t* p) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+}
+
 TESSERA_TARGET_AVX512 __m512 load_as_f32(const float* p) { return _mm512_loadu_ps(p); }
 
 TESSERA_TARGET_AVX512 __m512 maskz_load_as_f32(__mmask16 mask, const float* p) {
@@ -105,9 +113,10 @@ TESSERA_TARGET_AVX512 __m512 maskz_load_as_f32(__mmask16 mask, const float* p) {
 }
 
 inline float weight_to_float(uint16_t w) { return detail::bf16_bits_to_float(w); }
+inline float weight_to_float(float16_t w) { return static_cast<float>(w); }
 inline float weight_to_float(float w) { return w; }
 
-// W rows (bf16 bits or f32) against an f32 x: W widened to f32, FMA in two accumulator chains.
+// W rows (bf16 bits, f16 or f32) against an f32 x: W widened to f32, FMA in two accumulator chains.
 template <typename W>
 TESSERA_TARGET_AVX512 void dot_rows_f32x_avx512(int64_t K, const W* const w[kRows], const float* x, float out[kRows]) {
   __m512 acc0[kRows], acc1[kRows];
@@ -170,6 +179,10 @@ void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float
 
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
   for_row_blocks(N, K, W, ldw, y, [&](const float* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
+}
+
+void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y) {
+  for_row_blocks(N, K, W, ldw, y, [&](const float16_t* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
 }
 
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,

@@ -5,12 +5,15 @@
 
 #include <cstdint>
 
+#include "tessera/half.h"
+
 namespace tessera::cpu {
 
 // y[n] = sum_k W[n, k] * x[k], accumulated in float32.
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint16_t* x, float* y);
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y);
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
+void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y);
 
 // A few vectors at once, reading W once: Y[m, n] = alpha * sum_k X[m, k] W[n, k] + beta * Y[m, n]
 // for m < M (X [M, K] and Y [M, N] row-major). Meant for small M (decoding a few sequences);

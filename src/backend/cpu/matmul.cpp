@@ -2,18 +2,20 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "backend/cpu/dtype_dispatch.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/gemv.h"
 #include "backend/cpu/kernel_util.h"
+#include "backend/cpu/thread_pool.h"
 
 namespace tessera::cpu {
 namespace {
 
 void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, bool ta, const float* b,
-           int64_t ldb, bool tb, float beta, float* c) {
+           int64_t ldb, bool tb, float beta, float* c, int64_t ldc) {
   if (M == 1) {
     // A vector times a matrix: GEMV reads each matrix element once, the decoding hot path.
     const int64_t inc_a = ta ? lda : 1;
@@ -29,20 +31,20 @@ void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a,
-              lda, b, ldb, beta, c, N);
+              lda, b, ldb, beta, c, ldc);
 }
 
-// Copies a strided matrix (rows x cols, leading dimension ld, maybe transposed) of a 16-bit
-// float type into a row-contiguous float32 buffer of op(X).
+// Float32 elements of a converted panel of a float16 B: 2 MiB, about the L2 of a core.
+constexpr int64_t kPanelElems = int64_t{1} << 19;
+
+// Copies `rows` stored rows of `cols` elements (leading dimension ld) of a 16-bit float matrix
+// into a contiguous float32 buffer of the same layout, on the thread pool.
 template <typename T>
-void to_f32_matrix(const T* x, int64_t rows, int64_t cols, int64_t ld, bool transposed, float* dst) {
-  for (int64_t r = 0; r < rows; ++r) {
-    if (transposed) {
-      for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = to_f32(x[c * ld + r]);
-    } else {
-      load_row(x + r * ld, 1, dst + r * cols, cols);
-    }
-  }
+void rows_to_f32(const T* x, int64_t rows, int64_t cols, int64_t ld, float* dst) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) load_row(x + r * ld, 1, dst + r * cols, cols);
+  });
 }
 
 // bf16 operands go to the AVX512-BF16 kernel in place; only the float32 result is converted.
@@ -60,18 +62,39 @@ void gemm_bf16_batched(int64_t M, int64_t N, int64_t K, float alpha, const GemmO
   }
 }
 
-template <typename T>
-void gemm_half(int64_t M, int64_t N, int64_t K, float alpha, const GemmOperand& a, const GemmOperand& b,
-               float beta, T* c) {
-  std::vector<float> fa(M * K), fb(K * N), fc(M * N);
-  const T* pa = static_cast<const T*>(a.data);
-  const T* pb = static_cast<const T*>(b.data);
+// fc [M, N] = alpha * fa @ op(B) + beta * fc for a float16 B, converted to float32 a panel of
+// its stored rows at a time (float32 arithmetic throughout, as exact as float32 sgemm). A Linear
+// layer's vector (M = 1, B = W^T) reads W in place instead: decoding is bound by reading it.
+void gemm_f16_b(int64_t M, int64_t N, int64_t K, float alpha, const float* fa, bool ta, const float16_t* pb,
+                int64_t ldb, bool tb, float beta, float* fc) {
+  const int64_t lda = ta ? M : K;
+  if (M == 1 && tb && alpha == 1.0f && beta == 0.0f) return gemv_f16(N, K, pb, ldb, fa, fc);
+  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const int64_t panel = std::min(b_rows, std::max<int64_t>(1, kPanelElems / std::max<int64_t>(1, b_cols)));
+  std::vector<float> fb(panel * b_cols);
+  for (int64_t r0 = 0; r0 < b_rows; r0 += panel) {
+    const int64_t r1 = std::min(b_rows, r0 + panel);
+    rows_to_f32(pb + r0 * ldb, r1 - r0, b_cols, ldb, fb.data());
+    if (tb) {
+      sgemm(M, r1 - r0, K, alpha, fa, lda, ta, fb.data(), b_cols, true, beta, fc + r0, N);
+    } else {
+      const float* a_part = ta ? fa + r0 * M : fa + r0;
+      sgemm(M, N, r1 - r0, alpha, a_part, lda, ta, fb.data(), b_cols, false, r0 == 0 ? beta : 1.0f, fc, N);
+    }
+  }
+}
+
+void gemm_f16_batched(int64_t M, int64_t N, int64_t K, float alpha, const GemmOperand& a, const GemmOperand& b,
+                      float beta, float16_t* c) {
+  std::vector<float> fa(M * K), fc(M * N);
+  const auto* pa = static_cast<const float16_t*>(a.data);
+  const auto* pb = static_cast<const float16_t*>(b.data);
   for (size_t i = 0; i < a.batch_offsets.size(); ++i) {
-    to_f32_matrix(pa + a.batch_offsets[i], M, K, a.ld, a.transposed, fa.data());
-    to_f32_matrix(pb + b.batch_offsets[i], K, N, b.ld, b.transposed, fb.data());
-    T* ci = c + i * M * N;
+    rows_to_f32(pa + a.batch_offsets[i], a.transposed ? K : M, a.transposed ? M : K, a.ld, fa.data());
+    float16_t* ci = c + i * M * N;
     if (beta != 0.0f) load_row(ci, 1, fc.data(), M * N);
-    sgemm(M, N, K, alpha, fa.data(), K, false, fb.data(), N, false, beta, fc.data());
+    gemm_f16_b(M, N, K, alpha, fa.data(), a.transposed, pb + b.batch_offsets[i], b.ld, b.transposed, beta,
+               fc.data());
     store_row(fc.data(), ci, M * N);
   }
 }
@@ -95,12 +118,12 @@ void gemm(Dtype dtype, int64_t M, int64_t N, int64_t K, float alpha, const GemmO
       const float* pb = static_cast<const float*>(b.data);
       for (size_t i = 0; i < batch; ++i) {
         sgemm(M, N, K, alpha, pa + a.batch_offsets[i], a.ld, a.transposed, pb + b.batch_offsets[i], b.ld,
-              b.transposed, beta, pc + i * M * N);
+              b.transposed, beta, pc + i * M * N, N);
       }
     } else if constexpr (std::is_same_v<T, bfloat16_t>) {
       gemm_bf16_batched(M, N, K, alpha, a, b, beta, pc);
     } else {
-      gemm_half<T>(M, N, K, alpha, a, b, beta, pc);
+      gemm_f16_batched(M, N, K, alpha, a, b, beta, pc);
     }
   });
 }
