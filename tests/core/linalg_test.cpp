@@ -108,16 +108,17 @@ TEST(Matmul, HalfPrecisionDtypes) {
   EXPECT_EQ(matmul(astype(x, bfloat16), y).dtype(), float32);
 }
 
-// Float16 products convert B a panel of rows at a time (or read W in place for one row of x):
-// shapes with several panels along N (B = W^T) and along K (B stored [K, N]), a transposed A,
-// and addmm's alpha and beta, against float32 products of the same rounded values.
+// Float16 products convert B a panel of rows at a time (or read W in place for one row of x),
+// and from 16 rows of A on run as split bf16 products: shapes with several panels along N
+// (B = W^T) and along K (B stored [K, N]), a transposed A, and addmm's alpha and beta, against
+// float32 products of the same rounded values.
 TEST(Matmul, Float16AcrossPanels) {
   auto rounded = [](const array& a) { return astype(a, float16); };
   auto reference = [](const array& a, const array& b) {
     return values(astype(matmul(astype(a, float32), astype(b, float32)), float16));
   };
   const array w = rounded(random_array({300, 2051}, 21));  // Linear weight [N, K], K with a tail
-  for (int64_t M : {1, 5}) {
+  for (int64_t M : {1, 5, 20}) {
     const array x = rounded(random_array({M, 2051}, 22 + static_cast<uint32_t>(M)));
     const array c = matmul(x, transpose(w));
     ASSERT_EQ(c.dtype(), float16);
@@ -126,12 +127,17 @@ TEST(Matmul, Float16AcrossPanels) {
   const array b = rounded(random_array({300, 2048}, 23));  // B [K, N]: panels split K
   const array a = rounded(random_array({4, 300}, 24));
   expect_close(matmul(a, b), reference(a, b), 2e-3f);
-  const array at = rounded(random_array({300, 4}, 25));  // A stored transposed
-  expect_close(matmul(transpose(at), b), reference(transpose(at), b), 2e-3f);
-  const array c0 = rounded(random_array({4, 2048}, 26));
-  const std::vector<float> want =
-      values(astype(addmm(astype(c0, float32), astype(a, float32), astype(b, float32), 0.5f, 2.0f), float16));
-  expect_close(addmm(c0, a, b, 0.5f, 2.0f), want, 2e-3f);
+  for (int64_t M : {4, 20}) {
+    const array at = rounded(random_array({300, M}, 25));  // A stored transposed
+    expect_close(matmul(transpose(at), b), reference(transpose(at), b), 2e-3f);
+  }
+  for (int64_t M : {4, 20}) {
+    const array a2 = rounded(random_array({M, 300}, 27));
+    const array c0 = rounded(random_array({M, 2048}, 26));
+    const std::vector<float> want =
+        values(astype(addmm(astype(c0, float32), astype(a2, float32), astype(b, float32), 0.5f, 2.0f), float16));
+    expect_close(addmm(c0, a2, b, 0.5f, 2.0f), want, 2e-3f);
+  }
 }
 
 TEST(Matmul, EmptyShapes) {

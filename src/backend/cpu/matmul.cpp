@@ -7,8 +7,10 @@
 
 #include "backend/cpu/dtype_dispatch.h"
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/gemm_split_bf16.h"
 #include "backend/cpu/gemv.h"
 #include "backend/cpu/kernel_util.h"
+#include "backend/cpu/simd_features.h"
 #include "backend/cpu/thread_pool.h"
 
 namespace tessera::cpu {
@@ -62,24 +64,37 @@ void gemm_bf16_batched(int64_t M, int64_t N, int64_t K, float alpha, const GemmO
   }
 }
 
-// fc [M, N] = alpha * fa @ op(B) + beta * fc for a float16 B, converted to float32 a panel of
-// its stored rows at a time (float32 arithmetic throughout, as exact as float32 sgemm). A Linear
-// layer's vector (M = 1, B = W^T) reads W in place instead: decoding is bound by reading it.
+// From this many rows of A on, float16 products run on the split bf16 GEMM (gemm_split_bf16.h),
+// faster than float32 sgemm and as exact for float16 values.
+constexpr int64_t kSplitMinRows = 16;
+
+// fc [M, N] = alpha * fa @ op(B) + beta * fc for a float16 B, converted a panel of its stored
+// rows at a time. A Linear layer's vector (M = 1, B = W^T) reads W in place instead: decoding is
+// bound by reading it.
 void gemm_f16_b(int64_t M, int64_t N, int64_t K, float alpha, const float* fa, bool ta, const float16_t* pb,
                 int64_t ldb, bool tb, float beta, float* fc) {
   const int64_t lda = ta ? M : K;
   if (M == 1 && tb && alpha == 1.0f && beta == 0.0f) return gemv_f16(N, K, pb, ldb, fa, fc);
+  const bool split = M >= kSplitMinRows && cpu_has_avx512_bf16();
+  SplitBf16 sa, sb;
+  if (split) split_bf16(fa, ta ? K : M, lda, lda, sa);
   const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
   const int64_t panel = std::min(b_rows, std::max<int64_t>(1, kPanelElems / std::max<int64_t>(1, b_cols)));
   std::vector<float> fb(panel * b_cols);
+  // C [M, n] (+)= op(A) columns from a_offset, k of them, times the panel.
+  auto multiply = [&](int64_t n, int64_t k, int64_t a_offset, float b, float* c) {
+    if (!split) return sgemm(M, n, k, alpha, fa + a_offset, lda, ta, fb.data(), b_cols, tb, b, c, N);
+    gemm_split_bf16(ta, tb, M, n, k, alpha, sa.hi.data() + a_offset, sa.lo.data() + a_offset, lda, sb.hi.data(),
+                    sb.lo.data(), b_cols, b, c, N);
+  };
   for (int64_t r0 = 0; r0 < b_rows; r0 += panel) {
     const int64_t r1 = std::min(b_rows, r0 + panel);
     rows_to_f32(pb + r0 * ldb, r1 - r0, b_cols, ldb, fb.data());
+    if (split) split_bf16(fb.data(), r1 - r0, b_cols, b_cols, sb);
     if (tb) {
-      sgemm(M, r1 - r0, K, alpha, fa, lda, ta, fb.data(), b_cols, true, beta, fc + r0, N);
+      multiply(r1 - r0, K, 0, beta, fc + r0);
     } else {
-      const float* a_part = ta ? fa + r0 * M : fa + r0;
-      sgemm(M, N, r1 - r0, alpha, a_part, lda, ta, fb.data(), b_cols, false, r0 == 0 ? beta : 1.0f, fc, N);
+      multiply(N, r1 - r0, ta ? r0 * M : r0, r0 == 0 ? beta : 1.0f, fc);
     }
   }
 }
