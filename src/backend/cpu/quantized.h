@@ -47,14 +47,20 @@ template <typename T>
 void affine_dequantize(const uint32_t* packed, const T* scales, const T* biases, int64_t rows,
                        int64_t cols, int group_size, int bits, T* out);
 
-// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T (few rows of x on 4- or 8-bit w: with x
-// rounded as quantized_int8.h describes). x and y are contiguous float32. With
-// bf16_inputs (x holds bfloat16 values), products outside the few-row kernels round the
-// dequantized weights to bfloat16 as well and run on the bf16 GEMM.
-void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs = false);
+// The float type whose values x holds (its dtype before the float32 copy the kernels take).
+enum class InputType { float32, bfloat16, float16 };
 
-// y [M, w.cols] = x [M, w.rows] · dequantize(w). x and y are contiguous float32; bf16_inputs
-// as for quantized_matmul_t.
-void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs = false);
+// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T (few rows of x on 4- or 8-bit w: with x
+// rounded as quantized_int8.h describes). x and y are contiguous float32. Products outside the
+// few-row kernels run on the bf16 GEMM where x's values allow: for bfloat16 x with the
+// dequantized weights rounded to bfloat16 as well; for float16 x as split bf16 products of x and
+// the weights (gemm_split_bf16.h), as exact as float32; for float32 x on float32 sgemm.
+void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y,
+                        InputType inputs = InputType::float32);
+
+// y [M, w.cols] = x [M, w.rows] · dequantize(w). x and y are contiguous float32; inputs as for
+// quantized_matmul_t.
+void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y,
+                        InputType inputs = InputType::float32);
 
 }  // namespace tessera::cpu

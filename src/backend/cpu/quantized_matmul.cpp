@@ -11,8 +11,9 @@
 // activations each thread takes a tile of output columns, dequantizes one GEMM-sized block of
 // W at a time into bfloat16 in its own L2-resident buffer and runs the bf16 GEMM on it for all
 // rows of x, so dequantization is spread over the threads and paid once per weight. With
-// float32 activations panels of W are dequantized into float32 by all threads and multiplied
-// by OpenBLAS sgemm, keeping float32 accuracy.
+// float16 or float32 activations panels of W are dequantized into float32 by all threads and
+// multiplied as split bf16 products (float16: gemm_split_bf16.h) or by OpenBLAS sgemm
+// (float32), keeping the activations' accuracy.
 #include <cblas.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/gemm_split_bf16.h"
 #include "backend/cpu/quantized.h"
 #include "backend/cpu/quantized_dequant.h"
 #include "backend/cpu/quantized_int8.h"
@@ -136,9 +138,9 @@ int64_t panel_rows(const QuantizedMatrix& w) {
 
 }  // namespace
 
-void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
+void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, float* y, InputType inputs) {
   if (M <= 0 || w.rows == 0) return;
-  const bool bf16_gemm = bf16_inputs && cpu_has_avx512_bf16();
+  const bool bf16_gemm = inputs == InputType::bfloat16 && cpu_has_avx512_bf16();
   if (qint8::supports(w)) {
     if (M <= qint8::max_rows(w)) return qint8::gemv(x, M, w, y);
   } else if (M < gemv_rows_below(w, bf16_gemm)) {
@@ -154,35 +156,54 @@ void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, flo
                           dequantize_block_bf16(w, n0, n1, k0, k1, block, ldb);
                         });
   }
+  const bool split = inputs == InputType::float16 && cpu_has_avx512_bf16();
+  SplitBf16 sx, sw;
+  if (split) split_bf16(x, M, K, K, sx);
   const int64_t nb = std::min(N, panel_rows(w));
   std::vector<float> panel(nb * K);
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t n1 = std::min(N, n0 + nb);
     dequantize_panel_f32(w, n0, n1, panel.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, panel.data(), K, 0.0f, y + n0,
-                N);
+    if (split) {
+      split_bf16(panel.data(), n1 - n0, K, K, sw);
+      gemm_split_bf16(false, true, M, n1 - n0, K, 1.0f, sx.hi.data(), sx.lo.data(), K, sw.hi.data(), sw.lo.data(), K,
+                      0.0f, y + n0, N);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, panel.data(), K, 0.0f, y + n0,
+                  N);
+    }
   }
 }
 
-void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y, bool bf16_inputs) {
+void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y, InputType inputs) {
   const int64_t K = w.rows;
   const int64_t N = w.cols;
   if (M <= 0 || N == 0) return;
   if (K == 0) return std::fill(y, y + M * N, 0.0f);
-  if (bf16_inputs && cpu_has_avx512_bf16()) {
+  if (inputs == InputType::bfloat16 && cpu_has_avx512_bf16()) {
     const std::unique_ptr<uint16_t[]> xb = to_bf16(x, M * K);
     return bf16_product(xb.get(), M, N, K, false, y,
                         [&](int64_t n0, int64_t n1, int64_t k0, int64_t k1, uint16_t* block, int64_t ldb) {
                           dequantize_block_bf16(w, k0, k1, n0, n1, block, ldb);
                         });
   }
+  const bool split = inputs == InputType::float16 && cpu_has_avx512_bf16();
+  SplitBf16 sx, sw;
+  if (split) split_bf16(x, M, K, K, sx);
   const int64_t kb = std::min(K, panel_rows(w));
   std::vector<float> panel(kb * N);
   for (int64_t k0 = 0; k0 < K; k0 += kb) {
     const int64_t k1 = std::min(K, k0 + kb);
+    const float beta = k0 == 0 ? 0.0f : 1.0f;
     dequantize_panel_f32(w, k0, k1, panel.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, k1 - k0, 1.0f, x + k0, K, panel.data(), N,
-                k0 == 0 ? 0.0f : 1.0f, y, N);
+    if (split) {
+      split_bf16(panel.data(), k1 - k0, N, N, sw);
+      gemm_split_bf16(false, false, M, N, k1 - k0, 1.0f, sx.hi.data() + k0, sx.lo.data() + k0, K, sw.hi.data(),
+                      sw.lo.data(), N, beta, y, N);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, k1 - k0, 1.0f, x + k0, K, panel.data(), N, beta,
+                  y, N);
+    }
   }
 }
 

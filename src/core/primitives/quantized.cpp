@@ -116,10 +116,13 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   std::vector<float> y_copy;
   float* y = out.dtype() == float32 ? out.data<float>() : (y_copy.resize(out.size()), y_copy.data());
   PackedOperand w(inputs[1], inputs[2], inputs[3], group_size_, bits_);
+  const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
+                              : x.dtype() == float16 ? cpu::InputType::float16
+                                                     : cpu::InputType::float32;
   if (transpose_) {
-    cpu::quantized_matmul_t(xf, M, w.matrix, y, x.dtype() == bfloat16);
+    cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
   } else {
-    cpu::quantized_matmul_n(xf, M, w.matrix, y, x.dtype() == bfloat16);
+    cpu::quantized_matmul_n(xf, M, w.matrix, y, type);
   }
   if (M == 0) std::fill(y, y + out.size(), 0.0f);
   if (out.dtype() != float32) detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
