@@ -1,0 +1,47 @@
+// One token's sampling over a Llama-3 vocabulary (128,256 logits): the filters' cost per
+// generated token, next to greedy argmax. Args: top_p x 100 (100: off), top_k (0: off),
+// min_p x 100 (0: off).
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+
+#include "tessera/lm/sample.h"
+#include "tessera/ops.h"
+#include "tessera/random.h"
+
+namespace {
+
+using tessera::array;
+
+constexpr int kVocab = 128256;
+
+void BM_sample(benchmark::State& state) {
+  tessera::lm::SamplerOptions options;
+  options.temp = 0.7f;
+  options.top_p = static_cast<float>(state.range(0)) / 100.0f;
+  options.top_k = static_cast<int>(state.range(1));
+  options.min_p = static_cast<float>(state.range(2)) / 100.0f;
+  tessera::lm::Sampler sampler(options, 1);
+  array logits = tessera::random::normal({1, kVocab}, tessera::float32, 0.0f, 3.0f, tessera::random::key(1));
+  logits.eval();
+  for (auto _ : state) sampler.sample(sampler.logprobs(logits, {})).eval();
+}
+
+void BM_greedy(benchmark::State& state) {
+  tessera::lm::Sampler sampler({}, 1);
+  array logits = tessera::random::normal({1, kVocab}, tessera::float32, 0.0f, 3.0f, tessera::random::key(1));
+  logits.eval();
+  for (auto _ : state) sampler.sample(sampler.logprobs(logits, {})).eval();
+}
+
+}  // namespace
+
+BENCHMARK(BM_greedy)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_sample)
+    ->ArgNames({"top_p", "top_k", "min_p"})
+    ->Args({100, 0, 0})
+    ->Args({90, 0, 0})
+    ->Args({100, 40, 0})
+    ->Args({100, 0, 5})
+    ->Args({90, 40, 5})
+    ->Unit(benchmark::kMicrosecond);
