@@ -91,7 +91,7 @@ TEST(QuantizedInt8, Bf16ValuedRowsOf4BitProductsAreExactUpToFloatSums) {
 }
 
 TEST(QuantizedInt8, FloatRowsTakeTheInt8FormAtEveryRowCount) {
-  for (int bits : {4, 8}) {
+  for (int bits : {2, 3, 4, 5, 6, 8}) {
     for (int gs : {32, 64, 128}) {
       const int64_t K = bits == 4 ? 1152 : 640, N = 13;
       Weights wt = make_weights(N, K, gs, bits, bfloat16, static_cast<uint32_t>(bits * gs));
@@ -109,8 +109,8 @@ TEST(QuantizedInt8, FloatRowsTakeTheInt8FormAtEveryRowCount) {
 
 // Rows of 4 KiB or more are read one weight row at a time with one row of x.
 TEST(QuantizedInt8, LongRowsOfOneXRow) {
-  for (int bits : {4, 8}) {
-    const int64_t K = 4096 * 8 / bits + 128, N = 7;  // just over 4 KiB per packed row
+  for (int bits : {3, 4, 6, 8}) {
+    const int64_t K = (4096 * 8 / bits / 128 + 1) * 128, N = 7;  // just over 4 KiB per packed row
     ASSERT_GE(K * bits / 8, 4096);
     Weights wt = make_weights(N, K, 64, bits, bfloat16, static_cast<uint32_t>(bits));
     for (int64_t M : {1, 2}) {

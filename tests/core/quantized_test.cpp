@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cpu/quantized_int8.h"
 #include "core/gradcheck.h"
 #include "core/numeric_test_util.h"
 #include "core/quantized_test_util.h"
@@ -211,6 +212,12 @@ void expect_within(array got, array want, array bound, const std::string& what) 
   for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], b[i] + 1e-4f * std::abs(w[i])) << what << " element " << i;
 }
 
+// Whether quantized_matmul hands these rows to the few-row int8 kernel (which rounds x).
+bool int8_kernel_rows(const array& w, int64_t K, int gs, int bits, int64_t M) {
+  const cpu::QuantizedMatrix m{w.data<uint32_t>(), nullptr, nullptr, cpu::ScaleType::float32, w.shape(0), K, gs, bits};
+  return cpu::qint8::supports(m) && M <= cpu::qint8::max_rows(m);
+}
+
 TEST(QuantizedMatmul, EqualsMatmulWithDequantizedWeight) {
   const int64_t N = 24;
   for (int bits : {2, 3, 4, 5, 6, 8}) {
@@ -223,7 +230,7 @@ TEST(QuantizedMatmul, EqualsMatmulWithDequantizedWeight) {
                                  std::to_string(M);
         array x = testing::random_array({M, K}, static_cast<uint32_t>(M));
         array got = quantized_matmul(x, w, s, b, true, gs, bits);
-        if ((bits == 4 || bits == 8) && M < 32) {
+        if (int8_kernel_rows(w, K, gs, bits, M)) {
           expect_within(got, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), what);
         } else {
           expect_close(got, matmul(x, transpose(wd)), 1e-4f, 1e-4f, what);

@@ -66,7 +66,8 @@ TEST(QuantizedEmbedding, LookupAndTiedHead) {
   array ids = array(std::vector<int>{0, 11, 5, 5}, {2, 2}, int32);
   expect_close((*q)(ids), take(wd, ids, 0), 0.0f);
   array h = pseudo_random({2, 64}, 5);
-  expect_close(q->as_linear(h), matmul(h, transpose(wd)), 1e-4f);
+  // Few-row products round x to steps of 2^-15 of each block's maximum (int8 dot products).
+  expect_close(q->as_linear(h), matmul(h, transpose(wd)), 1e-3f);
   expect_close(q->as_linear(h), embedding.as_linear(h), 0.1f);
 }
 

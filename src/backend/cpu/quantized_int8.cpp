@@ -28,10 +28,12 @@ constexpr int64_t kBlock = 32;
 // Groups whose scales and biases one vector holds: the unit of the loop over a weight row.
 constexpr int64_t kGroupsPerStep = 16;
 
-// A chunk is the weights one 64-byte load unpacks: 128 elements at 4 bits, 64 at 8. The int32
-// lane l of its dot products sums the E / 16 consecutive elements starting at l * E / 16 (at
-// 4 bits: the even ones from the low nibbles, the odd ones from the high nibbles).
+// A chunk is the weights one vector of unpacked bytes holds: 128 elements at 4 bits (one 64-byte
+// load), 64 at the other widths (8 * bits bytes). The int32 lane l of its dot products sums the
+// E / 16 consecutive elements starting at l * E / 16 (at 4 bits: the even ones from the low
+// nibbles, the odd ones from the high nibbles).
 constexpr int64_t chunk_elems(int bits) { return bits == 4 ? 128 : 64; }
+constexpr int64_t chunk_bytes(int bits) { return chunk_elems(bits) * bits / 8; }
 
 // Each element of x is t * dx with t = coarse + fine / kFineSteps: two int8 terms on the same
 // dx, so the dot product of a chunk is (coarse · q) * kFineSteps + fine · q in int32 (at most
@@ -181,6 +183,55 @@ TESSERA_VNNI inline __m512bh unpack_bf16(__m512i v) {
                                              0xEA);
 }
 
+// 2-, 3-, 5- and 6-bit fields: every 8 elements of MLX's bitstream start on a byte (8 * B bits),
+// so the 64 elements of a chunk are bytes [B * q, B * q + B) for each group q of 8. vpermw puts
+// the 2B bytes of elements [16L, 16L + 16) at the start of 128-bit lane L; within the lane,
+// vpshufb gives each element the two bytes holding its field as one 16-bit word (elements 0-7
+// and 8-15 in two vectors), vpsrlvw shifts the field down and vpackuswb packs the words into the
+// element's byte (AVX-512 BW only: no VBMI needed).
+template <int B>
+struct FieldTables {
+  alignas(64) uint16_t lane_words[32];
+  alignas(64) uint8_t window[2][64];
+  alignas(64) uint16_t shift[2][32];
+
+  constexpr FieldTables() : lane_words{}, window{}, shift{} {
+    for (int w = 0; w < 32; ++w) lane_words[w] = static_cast<uint16_t>(w % 8 < B ? B * (w / 8) + w % 8 : 0);
+    for (int half = 0; half < 2; ++half)
+      for (int k = 0; k < 32; ++k) {
+        const int bit = B * (8 * half + k % 8);
+        window[half][2 * k] = static_cast<uint8_t>(bit / 8);
+        window[half][2 * k + 1] = static_cast<uint8_t>(bit / 8 + 1);
+        shift[half][k] = static_cast<uint16_t>(bit % 8);
+      }
+  }
+};
+
+template <int B>
+constexpr FieldTables<B> kFieldTables{};
+
+// The 64 B-bit fields of p[0, 8B) as bytes, element e in byte e.
+template <int B>
+TESSERA_VNNI inline __m512i unpack_fields(const uint8_t* p) {
+  const FieldTables<B>& t = kFieldTables<B>;
+  const __m512i packed = _mm512_maskz_loadu_epi8((__mmask64{1} << (8 * B)) - 1, p);
+  const __m512i lanes = _mm512_permutexvar_epi16(_mm512_load_si512(t.lane_words), packed);
+  const __m512i mask = _mm512_set1_epi16((1 << B) - 1);
+  __m512i half[2];
+  for (int h = 0; h < 2; ++h) {
+    const __m512i words = _mm512_shuffle_epi8(lanes, _mm512_load_si512(t.window[h]));
+    half[h] = _mm512_and_si512(_mm512_srlv_epi16(words, _mm512_load_si512(t.shift[h])), mask);
+  }
+  return _mm512_packus_epi16(half[0], half[1]);
+}
+
+// The chunk c of a weight row as bytes (at 4 and 8 bits the packed bytes themselves).
+template <int BITS>
+TESSERA_VNNI inline __m512i load_chunk(const uint8_t* row, int64_t c) {
+  if constexpr (BITS == 4 || BITS == 8) return _mm512_loadu_si512(row + c * 64);
+  else return unpack_fields<BITS>(row + c * chunk_bytes(BITS));
+}
+
 // Rows of x per pass over the weights: each unpacked chunk of weights serves all of them.
 constexpr int kMaxPassRows = 8;
 
@@ -242,7 +293,7 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
       // behind DRAM. Prefetches past the matrix are dropped.
       const uint8_t* next_tile = rows[0] + kPrefetchTiles * NR * o.row_bytes;
       for (int r = 0; r < NR; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(next_tile + (c * NR + r) * 64), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(next_tile + (c * NR + r) * chunk_bytes(BITS)), _MM_HINT_T0);
       if constexpr (F == Form::bf16) {
         __m512bh q[NR][4];
 #pragma GCC unroll 4
@@ -269,7 +320,7 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
         __m512i lo[NR], hi[NR];
 #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
-          const __m512i v = _mm512_loadu_si512(rows[r] + c * 64);
+          const __m512i v = load_chunk<BITS>(rows[r], c);
           if constexpr (BITS == 4) {
             lo[r] = _mm512_and_si512(v, nibble);
             hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
@@ -407,7 +458,7 @@ bool supports(const QuantizedMatrix& w) {
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vnni");
   const bool power_of_two = (w.group_size & (w.group_size - 1)) == 0;
-  return cpu && (w.bits == 4 || w.bits == 8) && power_of_two && w.group_size >= kBlock &&
+  return cpu && w.bits >= 2 && w.bits <= 8 && w.bits != 7 && power_of_two && w.group_size >= kBlock &&
          w.cols % chunk_elems(w.bits) == 0;
 }
 
@@ -420,7 +471,14 @@ bool supports(const QuantizedMatrix& w) {
 int64_t max_rows(const QuantizedMatrix& w) { return w.bits == 4 ? 2 * kMaxPassRows : kMaxPassRows; }
 
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y) {
-  if (w.bits == 8) return gemv_in<Form::int8, 8>(x, M, w, y);
+  switch (w.bits) {
+    case 2: return gemv_in<Form::int8, 2>(x, M, w, y);
+    case 3: return gemv_in<Form::int8, 3>(x, M, w, y);
+    case 5: return gemv_in<Form::int8, 5>(x, M, w, y);
+    case 6: return gemv_in<Form::int8, 6>(x, M, w, y);
+    case 8: return gemv_in<Form::int8, 8>(x, M, w, y);
+    default: break;
+  }
   static const bool cpu_bf16 = __builtin_cpu_supports("avx512bf16");
   if (M >= kMinBf16Rows && cpu_bf16 && all_bf16(x, M * w.cols)) return gemv_in<Form::bf16, 4>(x, M, w, y);
   gemv_in<Form::int8, 4>(x, M, w, y);
