@@ -1,5 +1,5 @@
-// Decoding with 4- and 8-bit weights on integer dot products (AVX-512 VNNI), or on bfloat16 dot
-// products (AVX-512 BF16) for several rows of bfloat16 x and 4-bit weights.
+// Decoding with 2-, 3-, 4-, 5-, 6- and 8-bit weights on integer dot products (AVX-512 VNNI), or
+// on bfloat16 dot products (AVX-512 BF16) for several rows of bfloat16 x and 4-bit weights.
 //
 // Unpacking 4-bit weights into floats costs more than reading them, so the few-row product
 // instead rounds each row of x once per block of 32 elements to t * dx with dx = max |x| / 127
@@ -29,8 +29,9 @@
 
 namespace tessera::cpu::qint8 {
 
-// Whether gemv handles w on this CPU: 4 or 8 bits, rows a multiple of one SIMD block (128
-// elements at 4 bits, 64 at 8), groups of 32, 64, 128... elements, and AVX-512 VNNI present.
+// Whether gemv handles w on this CPU: 2 to 8 bits but 7, rows a multiple of one SIMD block (128
+// elements at 4 bits, 64 at the others), groups of 32, 64, 128... elements, and AVX-512 VNNI
+// present.
 bool supports(const QuantizedMatrix& w);
 
 // Most rows of x for which gemv beats dequantizing w into a GEMM (bench/quantized_bench).

@@ -2,9 +2,9 @@
 //
 // Few rows of x (decoding): the product should be bound by reading the packed weights, so every
 // packed block is unpacked once in registers and multiplied into all rows of x, multi-threaded
-// over output rows: on int8 dot products with x rounded to int8 where the CPU has them (4 and
-// 8 bits, quantized_int8.h), else in float32 (qsimd::gemv_rows), except where the many-row
-// path below is faster even for one row (3, 5 and 6 bits with bfloat16 activations).
+// over output rows: on int8 dot products with x rounded to int8 where the CPU has them
+// (quantized_int8.h), else in float32 (qsimd::gemv_rows), except where the many-row path below
+// is faster even for one row (3, 5 and 6 bits with bfloat16 activations).
 //
 // Many rows of x (prefill, training): the work is bound by arithmetic, so blocks of W are
 // dequantized in natural order (quantized_dequant.h) and multiplied by a GEMM. With bfloat16
