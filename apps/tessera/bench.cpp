@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "backend/cpu/memory_bandwidth.h"
 #include "backend/cpu/thread_pool.h"
@@ -28,12 +29,24 @@ struct BenchFlags {
   bool json = false;
 };
 
-// "4bit" for a quantized model, else the floating-point dtype holding most weight bytes.
+// "4bit" for a quantized model ("3/6bit" for a mixed one: the widths its quantized layers use),
+// else the floating-point dtype holding most weight bytes.
 std::string dtype_or_bits(const lm::LoadedModel& loaded) {
   for (const char* key : {"quantization", "quantization_config"}) {
-    if (loaded.config.contains(key) && loaded.config[key].contains("bits")) {
-      return std::to_string(loaded.config[key]["bits"].get<int>()) + "bit";
+    if (!loaded.config.contains(key) || !loaded.config[key].contains("bits")) continue;
+    const nlohmann::json& q = loaded.config[key];
+    std::set<int> widths;
+    const std::string suffix = ".scales";
+    for (const auto& [name, p] : loaded.model->parameters()) {
+      if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+      const std::string layer = name.substr(0, name.size() - suffix.size());
+      const bool own = q.contains(layer) && q[layer].is_object() && q[layer].contains("bits");
+      widths.insert((own ? q[layer] : q)["bits"].get<int>());
     }
+    if (widths.empty()) widths.insert(q["bits"].get<int>());
+    std::string label;
+    for (int bits : widths) label += (label.empty() ? "" : "/") + std::to_string(bits);
+    return label + "bit";
   }
   std::map<std::string, size_t> bytes;
   for (const auto& [name, p] : loaded.model->parameters()) {

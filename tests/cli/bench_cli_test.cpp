@@ -43,3 +43,15 @@ TEST(BenchCli, TableLikeLlamaBench) {
   EXPECT_NE(r.out.find("load time"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("of the bandwidth limit"), std::string::npos) << r.out;
 }
+
+// A mixed-precision model is labelled with the widths its quantized layers use.
+TEST(BenchCli, MixedQuantizationLabelsItsWidths) {
+  TempDir dir;
+  const std::string out = (dir.path() / "mixed").string();
+  auto c = run_cli({"convert", "--hf-path", "models/stories260K", "--mlx-path", out, "-q", "--q-group-size", "32",
+                    "--quant-predicate", "mixed_3_6"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto r = run_cli({"bench", "--model", out, "-p", "4", "-n", "2", "-r", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["dtype_or_bits"], "3/6bit");
+}
