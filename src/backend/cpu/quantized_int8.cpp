@@ -165,6 +165,16 @@ TESSERA_VNNI __m512 load_params(const void* params, ScaleType t, int64_t g, __mm
                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+// Prefetches the scales or biases of rows [n, n + rows): at one line per 16 or 32 groups of a row
+// they are too sparse a stream for the hardware prefetchers, and each tile waited on DRAM for
+// them (a 512 MB 4-bit matrix: 38 GB/s without, 44 with, 45 with no parameters read at all,
+// against a 49 GB/s probe).
+inline void prefetch_params(const void* params, ScaleType t, int64_t groups, int64_t n, int64_t rows) {
+  const int64_t size = t == ScaleType::float32 ? 4 : 2;
+  const char* begin = static_cast<const char*>(params) + n * groups * size;
+  for (int64_t at = 0; at < rows * groups * size; at += 64) _mm_prefetch(begin + at, _MM_HINT_T0);
+}
+
 constexpr __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1u);
 }
@@ -272,6 +282,8 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
                                               _mm512_set1_epi32(E / 16));
   const __m128i shift = _mm_cvtsi32_si128(o.gs_shift);
   const __m512i nibble = _mm512_set1_epi8(0x0F);
+  prefetch_params(w.scales, w.scale_type, G, n + kPrefetchTiles * NR, NR);
+  prefetch_params(w.biases, w.scale_type, G, n + kPrefetchTiles * NR, NR);
   for (int64_t g0 = 0; g0 < G; g0 += kGroupsPerStep) {
     const __mmask16 k = first_lanes(G - g0);
     __m512 S[NR];
