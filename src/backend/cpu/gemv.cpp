@@ -75,6 +75,32 @@ void dot_rows_bf16_portable(int64_t K, int mx, const uint16_t* const w[kRows], c
   }
 }
 
+// How far ahead of its reads one_row_bf16 prefetches.
+constexpr int64_t kRowPrefetchBytes = 4096;
+
+// w · x for one bf16 row against one bf16 vector. The row is read alone as one sequential
+// stream, 4 KiB prefetched ahead (into the next rows when they follow): kRows rows read side by
+// side are streams a page or more apart, which lose ~8 % of the bandwidth at 80 GB/s
+// (512 MB matrix of 2048-element rows: 60.4 GB/s four rows at a time, 65.7 GB/s one at a time
+// with the prefetch, against a 78 GB/s probe; the same at 43 GB/s).
+TESSERA_TARGET_AVX512_BF16 float one_row_bf16(int64_t K, const uint16_t* w, const uint16_t* x) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const char* ahead = reinterpret_cast<const char*>(w) + kRowPrefetchBytes;
+  int64_t k = 0;
+  for (; k + 64 <= K; k += 64) {
+    _mm_prefetch(ahead + 2 * k, _MM_HINT_T0);
+    _mm_prefetch(ahead + 2 * k + 64, _MM_HINT_T0);
+    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(w + k), (__m512bh)_mm512_loadu_si512(x + k));
+    acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(w + k + 32), (__m512bh)_mm512_loadu_si512(x + k + 32));
+  }
+  for (; k < K; k += 32) {
+    const __mmask32 mask = tail_mask32(K - k);
+    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_maskz_loadu_epi16(mask, w + k),
+                            (__m512bh)_mm512_maskz_loadu_epi16(mask, x + k));
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
 void dot_rows_bf16(int64_t K, int mx, const uint16_t* const w[kRows], const uint16_t* const x[],
                    float out[][kRows]) {
   if (!cpu_has_avx512_bf16()) return dot_rows_bf16_portable(K, mx, w, x, out);
@@ -165,12 +191,7 @@ void for_row_blocks(int64_t N, int64_t K, const T* W, int64_t ldw, float* y, Dot
 }  // namespace
 
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint16_t* x, float* y) {
-  const uint16_t* xs[1] = {x};
-  for_row_blocks(N, K, W, ldw, y, [&](const uint16_t* const* rows, float* out) {
-    float result[1][kRows];
-    dot_rows_bf16(K, 1, rows, xs, result);
-    std::copy(result[0], result[0] + kRows, out);
-  });
+  gemv_bf16_batched(1, N, K, x, K, W, ldw, 1.0f, 0.0f, y, N);
 }
 
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y) {
@@ -188,6 +209,15 @@ void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
                        int64_t ldw, float alpha, float beta, float* Y, int64_t ldy) {
   if (M <= 0 || N <= 0) return;
+  if (M == 1 && cpu_has_avx512_bf16()) {
+    parallel_for(N, row_grain(K, 2), [&](int64_t begin, int64_t end) {
+      for (int64_t n = begin; n < end; ++n) {
+        const float dot = one_row_bf16(K, W + n * ldw, X);
+        Y[n] = alpha * dot + (beta == 0.0f ? 0.0f : beta * Y[n]);
+      }
+    });
+    return;
+  }
   int64_t grain = std::max<int64_t>(kRows, row_grain(K, 2) / std::min<int64_t>(M, kMaxVectors) / kRows * kRows);
   parallel_for(N, grain, [&](int64_t begin, int64_t end) {
     for (int64_t m0 = 0; m0 < M; m0 += kMaxVectors) {
