@@ -75,7 +75,7 @@ void dot_rows_bf16_portable(int64_t K, int mx, const uint16_t* const w[kRows], c
   }
 }
 
-// How far ahead of its reads one_row_bf16 prefetches.
+// How far ahead of its reads a one-row dot product prefetches.
 constexpr int64_t kRowPrefetchBytes = 4096;
 
 // w · x for one bf16 row against one bf16 vector. The row is read alone as one sequential
@@ -142,30 +142,31 @@ inline float weight_to_float(uint16_t w) { return detail::bf16_bits_to_float(w);
 inline float weight_to_float(float16_t w) { return static_cast<float>(w); }
 inline float weight_to_float(float w) { return w; }
 
-// W rows (bf16 bits, f16 or f32) against an f32 x: W widened to f32, FMA in two accumulator chains.
+// One W row (bf16 bits, f16 or f32) against an f32 x: W widened to f32, FMA in two accumulator
+// chains, the row read as one stream with kRowPrefetchBytes prefetched ahead (see one_row_bf16).
 template <typename W>
-TESSERA_TARGET_AVX512 void dot_rows_f32x_avx512(int64_t K, const W* const w[kRows], const float* x, float out[kRows]) {
-  __m512 acc0[kRows], acc1[kRows];
-  for (int r = 0; r < kRows; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+TESSERA_TARGET_AVX512 float one_row_f32x(int64_t K, const W* w, const float* x) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const char* ahead = reinterpret_cast<const char*>(w) + kRowPrefetchBytes;
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
-    __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-    for (int r = 0; r < kRows; ++r) {
-      acc0[r] = _mm512_fmadd_ps(load_as_f32(w[r] + k), x0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(load_as_f32(w[r] + k + 16), x1, acc1[r]);
-    }
+    for (size_t line = 0; line < 32 * sizeof(W); line += 64) _mm_prefetch(ahead + k * sizeof(W) + line, _MM_HINT_T0);
+    acc0 = _mm512_fmadd_ps(load_as_f32(w + k), _mm512_loadu_ps(x + k), acc0);
+    acc1 = _mm512_fmadd_ps(load_as_f32(w + k + 16), _mm512_loadu_ps(x + k + 16), acc1);
   }
   for (; k < K; k += 16) {
-    __mmask16 mask = tail_mask16(K - k);
-    __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
-    for (int r = 0; r < kRows; ++r) acc0[r] = _mm512_fmadd_ps(maskz_load_as_f32(mask, w[r] + k), xv, acc0[r]);
+    const __mmask16 mask = tail_mask16(K - k);
+    acc0 = _mm512_fmadd_ps(maskz_load_as_f32(mask, w + k), _mm512_maskz_loadu_ps(mask, x + k), acc0);
   }
-  for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 template <typename W>
 void dot_rows_f32x(int64_t K, const W* const w[kRows], const float* x, float out[kRows]) {
-  if (cpu_has_avx512()) return dot_rows_f32x_avx512(K, w, x, out);
+  if (cpu_has_avx512()) {
+    for (int r = 0; r < kRows; ++r) out[r] = one_row_f32x(K, w[r], x);
+    return;
+  }
   for (int r = 0; r < kRows; ++r) {
     float s = 0.0f;
     for (int64_t k = 0; k < K; ++k) s += weight_to_float(w[r][k]) * x[k];
