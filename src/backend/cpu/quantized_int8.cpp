@@ -370,11 +370,12 @@ TESSERA_VNNI void tile(const Operands& o, int64_t n, float* const* y) {
 }
 
 // Weight rows per tile. With several rows of x, two keep the accumulators in registers. With one,
-// four share each chunk of x, except on rows of 4 KiB or more (a 1B model's down_proj at 4 and 8
-// bits), which are read one at a time: four streams a page apart lose a fifth of the bandwidth
-// (a 512 MB matrix of 8192-element 4-bit rows: 38 GB/s one row at a time, 33 two, 31 four,
-// against a 48 GB/s probe; rows of 2048 elements: 38-40 GB/s for all three).
-constexpr int64_t kLongRowBytes = 4096;
+// four share each chunk of x, except on rows of 2 KiB or more (a 1B model's down_proj at 4 bits,
+// every matrix at 8), which are read one at a time: streams side by side a page or more apart
+// lose bandwidth (a 512 MB matrix of 8192-element 4-bit rows: 38 GB/s one row at a time, 33 two,
+// 31 four, against a 48 GB/s probe; the 1B model at 8 bits: tg 4 % faster with its 2 KiB rows
+// read one at a time; rows of 1 KiB: the same for all three).
+constexpr int64_t kLongRowBytes = 2048;
 constexpr int tile_rows(int x_rows, int64_t row_bytes) {
   if (x_rows > 1) return 2;
   return row_bytes >= kLongRowBytes ? 1 : 4;
