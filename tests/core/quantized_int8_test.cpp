@@ -122,6 +122,27 @@ TEST(QuantizedInt8, LongRowsOfOneXRow) {
   }
 }
 
+// 2-, 3-, 5- and 6-bit fields unpack with AVX-512 VBMI where the CPU has it and with AVX-512 BW
+// elsewhere: both give the same products.
+TEST(QuantizedInt8, FieldUnpackingWithAndWithoutVbmiAgree) {
+  const int64_t N = 9, K = 640;
+  for (int bits : {2, 3, 5, 6}) {
+    Weights wt = make_weights(N, K, 64, bits, float32, static_cast<uint32_t>(bits + 60));
+    eval(wt.w, wt.scales, wt.biases);
+    const cpu::QuantizedMatrix m{wt.w.data<uint32_t>(), wt.scales.data<float>(), wt.biases.data<float>(),
+                                 cpu::ScaleType::float32, N, K, 64, bits};
+    for (int64_t M : {1, 3}) {
+      const std::vector<float> x = testing::random_array({M, K}, static_cast<uint32_t>(M + 70)).to_vector<float>();
+      std::vector<float> y(M * N), y_bw(M * N);
+      cpu::qint8::gemv(x.data(), M, m, y.data());
+      cpu::qint8::gemv_avx512_bw(x.data(), M, m, y_bw.data());
+      EXPECT_EQ(y, y_bw) << describe(bits, 64, K, M);
+      expect_within(array(y_bw, {M, N}, float32), matmul(array(x, {M, K}, float32), transpose(wt.dequantized)),
+                    testing::int8_activation_bound(array(x, {M, K}, float32), wt.dequantized), describe(bits, 64, K, M));
+    }
+  }
+}
+
 // gemv itself takes any number of rows (several passes of 8 over blocks of weight rows), beyond
 // the rows quantized_matmul hands it.
 TEST(QuantizedInt8, GemvTakesRowsBeyondOnePass) {

@@ -42,4 +42,8 @@ int64_t max_rows(const QuantizedMatrix& w);
 // x and y are contiguous float32; requires supports(w).
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
 
+// gemv without AVX-512 VBMI (2-, 3-, 5- and 6-bit fields unpacked with AVX-512 BW): what CPUs
+// without VBMI run, for tests on CPUs with it. Same results as gemv.
+void gemv_avx512_bw(const float* x, int64_t M, const QuantizedMatrix& w, float* y);
+
 }  // namespace tessera::cpu::qint8
