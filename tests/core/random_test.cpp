@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -38,6 +39,19 @@ TEST(Threefry, KnownAnswerVectors) {
             std::make_pair(0x1cb996fcu, 0xbb002be7u));
   EXPECT_EQ(cpu::threefry2x32(0x13198a2eu, 0x03707344u, 0x243f6a88u, 0x85a308d3u),
             std::make_pair(0xc4923a9cu, 0x483df7a0u));
+}
+
+// Sixteen counter pairs at a time (SIMD lanes where the CPU has them) give the scalar words,
+// counters wrapping past 2^32 included.
+TEST(Threefry, LanesMatchTheScalarFunction) {
+  for (auto [key0, key1, count0, count1] : std::vector<std::array<uint32_t, 4>>{
+           {0, 0, 0, 0}, {0x13198a2eu, 0x03707344u, 0x243f6a88u, 0x85a308d3u}, {7, 5, 0xfffffff8u, 0xfffffffeu}}) {
+    uint32_t lo[cpu::kThreefryLanes], hi[cpu::kThreefryLanes];
+    cpu::threefry2x32_lanes(key0, key1, count0, count1, lo, hi);
+    for (uint32_t i = 0; i < cpu::kThreefryLanes; ++i) {
+      EXPECT_EQ(std::make_pair(lo[i], hi[i]), cpu::threefry2x32(key0, key1, count0 + i, count1 + i)) << "lane " << i;
+    }
+  }
 }
 
 TEST(RandomKeys, KeyHoldsTheSeedWords) {

@@ -1,8 +1,16 @@
 #include "backend/cpu/random.h"
 
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its -W(maybe-)uninitialized
+// reports once they are inlined into target-attributed code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
 #include <cmath>
+#include <tuple>
 
 #include "backend/cpu/elementwise_ops.h"
+#include "backend/cpu/simd_features.h"
 
 namespace tessera::cpu {
 
@@ -28,6 +36,36 @@ std::pair<uint32_t, uint32_t> threefry2x32(uint32_t key0, uint32_t key1, uint32_
     x1 += ks[(group + 2) % 3] + static_cast<uint32_t>(group + 1);
   }
   return {x0, x1};
+}
+
+namespace {
+
+TESSERA_TARGET_AVX512 void threefry2x32_avx512(uint32_t key0, uint32_t key1, uint32_t count0, uint32_t count1,
+                                              uint32_t* lo, uint32_t* hi) {
+  const uint32_t ks[3] = {key0, key1, key0 ^ key1 ^ 0x1BD11BDAu};
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  __m512i x0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(count0)), lane),
+                                _mm512_set1_epi32(static_cast<int>(ks[0])));
+  __m512i x1 = _mm512_add_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(count1)), lane),
+                                _mm512_set1_epi32(static_cast<int>(ks[1])));
+  for (int group = 0; group < 5; ++group) {
+    for (int i = 0; i < 4; ++i) {
+      x0 = _mm512_add_epi32(x0, x1);
+      x1 = _mm512_xor_si512(_mm512_rolv_epi32(x1, _mm512_set1_epi32(kRotations[(group % 2) * 4 + i])), x0);
+    }
+    x0 = _mm512_add_epi32(x0, _mm512_set1_epi32(static_cast<int>(ks[(group + 1) % 3])));
+    x1 = _mm512_add_epi32(x1, _mm512_set1_epi32(static_cast<int>(ks[(group + 2) % 3] + static_cast<uint32_t>(group + 1))));
+  }
+  _mm512_storeu_si512(lo, x0);
+  _mm512_storeu_si512(hi, x1);
+}
+
+}  // namespace
+
+void threefry2x32_lanes(uint32_t key0, uint32_t key1, uint32_t count0, uint32_t count1, uint32_t* lo, uint32_t* hi) {
+  static_assert(kThreefryLanes == 16);
+  if (cpu_has_avx512()) return threefry2x32_avx512(key0, key1, count0, count1, lo, hi);
+  for (uint32_t i = 0; i < kThreefryLanes; ++i) std::tie(lo[i], hi[i]) = threefry2x32(key0, key1, count0 + i, count1 + i);
 }
 
 float normal_from_word(uint32_t word) {

@@ -2,6 +2,7 @@
 // the counter-based generator behind tessera::random.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 
@@ -11,6 +12,11 @@ namespace tessera::cpu {
 
 std::pair<uint32_t, uint32_t> threefry2x32(uint32_t key0, uint32_t key1, uint32_t count0, uint32_t count1);
 
+// Counter pairs at a time: (count0 + i, count1 + i) -> (lo[i], hi[i]) for i < kThreefryLanes, the
+// words threefry2x32 gives, computed in SIMD lanes where the CPU has AVX-512.
+constexpr int kThreefryLanes = 16;
+void threefry2x32_lanes(uint32_t key0, uint32_t key1, uint32_t count0, uint32_t count1, uint32_t* lo, uint32_t* hi);
+
 // The random stream of a key: n 32-bit words. As in JAX, the counters 0..n-1 (padded to even)
 // are cut in two halves, and pair j hashes (j, j + half) into words j and j + half.
 // Calls emit(index, word) once per index in [0, n), from the thread pool.
@@ -18,10 +24,13 @@ template <class Emit>
 void for_each_random_word(uint32_t key0, uint32_t key1, int64_t n, Emit emit) {
   int64_t half = (n + 1) / 2;
   parallel_for(half, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t j = begin; j < end; ++j) {
-      auto [lo, hi] = threefry2x32(key0, key1, static_cast<uint32_t>(j), static_cast<uint32_t>(j + half));
-      emit(j, lo);
-      if (j + half < n) emit(j + half, hi);
+    uint32_t lo[kThreefryLanes], hi[kThreefryLanes];
+    for (int64_t j0 = begin; j0 < end; j0 += kThreefryLanes) {
+      threefry2x32_lanes(key0, key1, static_cast<uint32_t>(j0), static_cast<uint32_t>(j0 + half), lo, hi);
+      for (int64_t j = j0; j < std::min(end, j0 + kThreefryLanes); ++j) {
+        emit(j, lo[j - j0]);
+        if (j + half < n) emit(j + half, hi[j - j0]);
+      }
     }
   });
 }
