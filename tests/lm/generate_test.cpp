@@ -84,6 +84,25 @@ TEST(Generate, GreedyTokensMatchTheReferences) {
   }
 }
 
+// The demo model cast to float16 follows the float32 references: one-row products read float16
+// weights in place, and a prompt extended by 20 reference tokens (more than 16 rows) prefills
+// through the split bf16 products.
+TEST(Generate, Float16WeightsFollowTheReferences) {
+  tx::lm::LoadOptions options;
+  options.dtype = tx::float16;
+  const tx::lm::LoadedModel half = tx::lm::load(kDemo, options);
+  for (const auto& ref : references()) {
+    std::vector<int> prompt = ref.prompt_ids;
+    prompt.insert(prompt.end(), ref.greedy_ids.begin(), ref.greedy_ids.begin() + 20);
+    std::vector<int> tokens;
+    tx::lm::stream_generate(half, prompt, greedy(30), [&](const GenerationResponse& g) {
+      tokens.push_back(g.token);
+      return true;
+    });
+    EXPECT_EQ(tokens, std::vector<int>(ref.greedy_ids.begin() + 20, ref.greedy_ids.begin() + 50)) << ref.prompt;
+  }
+}
+
 TEST(Generate, TextPromptIsEncodedWithBos) {
   auto ref = references()[0];
   EXPECT_EQ(tx::lm::generate(demo(), ref.prompt, greedy(60)), ref.completion_text);
