@@ -43,7 +43,9 @@ constexpr int64_t kRadixMinKeys = 2048;
 void radix_argsort(const float* keys, int64_t n, std::vector<uint32_t>& order) {
   constexpr int kBits = 11;
   constexpr uint32_t kBuckets = 1u << kBits;
-  std::vector<uint32_t> image(n), image_next(n), order_next(n);
+  // Scratch kept per thread: a sampler sorts a vocabulary-sized row at every token.
+  thread_local std::vector<uint32_t> image, image_next, order_next;
+  image.resize(n), image_next.resize(n), order_next.resize(n);
   for (int64_t i = 0; i < n; ++i) image[i] = radix_image(keys[i]);
   std::iota(order.begin(), order.end(), 0u);
   std::vector<uint32_t> start(kBuckets);
