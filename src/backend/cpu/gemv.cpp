@@ -162,30 +162,19 @@ TESSERA_TARGET_AVX512 float one_row_f32x(int64_t K, const W* w, const float* x) 
 }
 
 template <typename W>
-void dot_rows_f32x(int64_t K, const W* const w[kRows], const float* x, float out[kRows]) {
-  if (cpu_has_avx512()) {
-    for (int r = 0; r < kRows; ++r) out[r] = one_row_f32x(K, w[r], x);
-    return;
-  }
-  for (int r = 0; r < kRows; ++r) {
-    float s = 0.0f;
-    for (int64_t k = 0; k < K; ++k) s += weight_to_float(w[r][k]) * x[k];
-    out[r] = s;
-  }
+float dot_row_f32x(int64_t K, const W* w, const float* x) {
+  if (cpu_has_avx512()) return one_row_f32x(K, w, x);
+  float s = 0.0f;
+  for (int64_t k = 0; k < K; ++k) s += weight_to_float(w[k]) * x[k];
+  return s;
 }
 
-// Runs dot_rows over all rows of W on the pool, storing kRows results at a time into y.
-template <class T, class DotRows>
-void for_row_blocks(int64_t N, int64_t K, const T* W, int64_t ldw, float* y, DotRows dot_rows) {
+// store(n, dot(row n of W)) for every row, rows one at a time on the pool (each a single stream).
+template <class T, class Dot, class Store>
+void for_each_row(int64_t N, int64_t K, const T* W, int64_t ldw, const Dot& dot, const Store& store) {
   if (N <= 0) return;
   parallel_for(N, row_grain(K, sizeof(T)), [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; n += kRows) {
-      const T* rows[kRows];
-      row_pointers(W, ldw, n, end, rows);
-      float out[kRows];
-      dot_rows(rows, out);
-      std::copy(out, out + std::min<int64_t>(kRows, end - n), y + n);
-    }
+    for (int64_t n = begin; n < end; ++n) store(n, dot(W + n * ldw));
   });
 }
 
@@ -196,28 +185,26 @@ void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint1
 }
 
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y) {
-  for_row_blocks(N, K, W, ldw, y, [&](const uint16_t* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
+  for_each_row(N, K, W, ldw, [&](const uint16_t* w) { return dot_row_f32x(K, w, x); },
+               [&](int64_t n, float v) { y[n] = v; });
 }
 
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
-  for_row_blocks(N, K, W, ldw, y, [&](const float* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
+  for_each_row(N, K, W, ldw, [&](const float* w) { return dot_row_f32x(K, w, x); },
+               [&](int64_t n, float v) { y[n] = v; });
 }
 
 void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y) {
-  for_row_blocks(N, K, W, ldw, y, [&](const float16_t* const* rows, float* out) { dot_rows_f32x(K, rows, x, out); });
+  for_each_row(N, K, W, ldw, [&](const float16_t* w) { return dot_row_f32x(K, w, x); },
+               [&](int64_t n, float v) { y[n] = v; });
 }
 
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
                        int64_t ldw, float alpha, float beta, float* Y, int64_t ldy) {
   if (M <= 0 || N <= 0) return;
   if (M == 1 && cpu_has_avx512_bf16()) {
-    parallel_for(N, row_grain(K, 2), [&](int64_t begin, int64_t end) {
-      for (int64_t n = begin; n < end; ++n) {
-        const float dot = one_row_bf16(K, W + n * ldw, X);
-        Y[n] = alpha * dot + (beta == 0.0f ? 0.0f : beta * Y[n]);
-      }
-    });
-    return;
+    return for_each_row(N, K, W, ldw, [&](const uint16_t* w) { return one_row_bf16(K, w, X); },
+                        [&](int64_t n, float v) { Y[n] = alpha * v + (beta == 0.0f ? 0.0f : beta * Y[n]); });
   }
   int64_t grain = std::max<int64_t>(kRows, row_grain(K, 2) / std::min<int64_t>(M, kMaxVectors) / kRows * kRows);
   parallel_for(N, grain, [&](int64_t begin, int64_t end) {
