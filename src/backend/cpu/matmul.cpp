@@ -7,7 +7,7 @@
 
 #include "backend/cpu/dtype_dispatch.h"
 #include "backend/cpu/gemm_bf16.h"
-#include "backend/cpu/gemm_split_bf16.h"
+#include "backend/cpu/gemm_panels.h"
 #include "backend/cpu/gemv.h"
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/simd_features.h"
@@ -17,7 +17,7 @@ namespace tessera::cpu {
 namespace {
 
 void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, bool ta, const float* b,
-           int64_t ldb, bool tb, float beta, float* c, int64_t ldc) {
+           int64_t ldb, bool tb, float beta, float* c) {
   if (M == 1) {
     // A vector times a matrix: GEMV reads each matrix element once, the decoding hot path.
     const int64_t inc_a = ta ? lda : 1;
@@ -33,11 +33,8 @@ void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a,
-              lda, b, ldb, beta, c, ldc);
+              lda, b, ldb, beta, c, N);
 }
-
-// Float32 elements of a converted panel of a float16 B: 2 MiB, about the L2 of a core.
-constexpr int64_t kPanelElems = int64_t{1} << 19;
 
 // Copies `rows` stored rows of `cols` elements (leading dimension ld) of a 16-bit float matrix
 // into a contiguous float32 buffer of the same layout, on the thread pool.
@@ -73,30 +70,14 @@ constexpr int64_t kSplitMinRows = 16;
 // bound by reading it.
 void gemm_f16_b(int64_t M, int64_t N, int64_t K, float alpha, const float* fa, bool ta, const float16_t* pb,
                 int64_t ldb, bool tb, float beta, float* fc) {
-  const int64_t lda = ta ? M : K;
   if (M == 1 && tb && alpha == 1.0f && beta == 0.0f) return gemv_f16(N, K, pb, ldb, fa, fc);
-  const bool split = M >= kSplitMinRows && cpu_has_avx512_bf16();
-  SplitBf16 sa, sb;
-  if (split) split_bf16(fa, ta ? K : M, lda, lda, sa);
-  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
-  const int64_t panel = std::min(b_rows, std::max<int64_t>(1, kPanelElems / std::max<int64_t>(1, b_cols)));
-  std::vector<float> fb(panel * b_cols);
-  // C [M, n] (+)= op(A) columns from a_offset, k of them, times the panel.
-  auto multiply = [&](int64_t n, int64_t k, int64_t a_offset, float b, float* c) {
-    if (!split) return sgemm(M, n, k, alpha, fa + a_offset, lda, ta, fb.data(), b_cols, tb, b, c, N);
-    gemm_split_bf16(ta, tb, M, n, k, alpha, sa.hi.data() + a_offset, sa.lo.data() + a_offset, lda, sb.hi.data(),
-                    sb.lo.data(), b_cols, b, c, N);
-  };
-  for (int64_t r0 = 0; r0 < b_rows; r0 += panel) {
-    const int64_t r1 = std::min(b_rows, r0 + panel);
-    rows_to_f32(pb + r0 * ldb, r1 - r0, b_cols, ldb, fb.data());
-    if (split) split_bf16(fb.data(), r1 - r0, b_cols, b_cols, sb);
-    if (tb) {
-      multiply(r1 - r0, K, 0, beta, fc + r0);
-    } else {
-      multiply(N, r1 - r0, ta ? r0 * M : r0, r0 == 0 ? beta : 1.0f, fc);
-    }
-  }
+  const PanelArithmetic arithmetic =
+      M >= kSplitMinRows && cpu_has_avx512_bf16() ? PanelArithmetic::split_bf16 : PanelArithmetic::sgemm;
+  const int64_t b_cols = tb ? K : N;
+  panel_product(
+      arithmetic, ta, tb, M, N, K, alpha, fa,
+      [&](int64_t r0, int64_t r1, float* panel) { rows_to_f32(pb + r0 * ldb, r1 - r0, b_cols, ldb, panel); }, beta,
+      fc, N);
 }
 
 void gemm_f16_batched(int64_t M, int64_t N, int64_t K, float alpha, const GemmOperand& a, const GemmOperand& b,
@@ -133,7 +114,7 @@ void gemm(Dtype dtype, int64_t M, int64_t N, int64_t K, float alpha, const GemmO
       const float* pb = static_cast<const float*>(b.data);
       for (size_t i = 0; i < batch; ++i) {
         sgemm(M, N, K, alpha, pa + a.batch_offsets[i], a.ld, a.transposed, pb + b.batch_offsets[i], b.ld,
-              b.transposed, beta, pc + i * M * N, N);
+              b.transposed, beta, pc + i * M * N);
       }
     } else if constexpr (std::is_same_v<T, bfloat16_t>) {
       gemm_bf16_batched(M, N, K, alpha, a, b, beta, pc);

@@ -14,8 +14,6 @@
 // float16 or float32 activations panels of W are dequantized into float32 by all threads and
 // multiplied as split bf16 products (float16: gemm_split_bf16.h) or by OpenBLAS sgemm
 // (float32), keeping the activations' accuracy.
-#include <cblas.h>
-
 #include <algorithm>
 #include <atomic>
 #include <functional>
@@ -23,7 +21,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm_bf16.h"
-#include "backend/cpu/gemm_split_bf16.h"
+#include "backend/cpu/gemm_panels.h"
 #include "backend/cpu/quantized.h"
 #include "backend/cpu/quantized_dequant.h"
 #include "backend/cpu/quantized_int8.h"
@@ -43,8 +41,6 @@ constexpr int64_t kGemvRowBlock = 16;
 // reduction, the block gemm_bf16 packs and keeps in L2 itself (1 MiB).
 constexpr int64_t kTileN = 512;
 constexpr int64_t kTileK = 1024;
-// Float32 elements of a dequantized panel of W for sgemm (2 MiB).
-constexpr int64_t kPanelElems = int64_t{1} << 19;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -125,15 +121,18 @@ void bf16_product(const uint16_t* xb, int64_t M, int64_t N, int64_t K, bool tran
   });
 }
 
-// Dequantizes rows [r0, r1) of w into float32 panel [r1 - r0, w.cols] on all threads.
-void dequantize_panel_f32(const QuantizedMatrix& w, int64_t r0, int64_t r1, float* panel) {
-  parallel_for(r1 - r0, 4, [&](int64_t a, int64_t b) {
-    dequantize_block_f32(w, r0 + a, r0 + b, 0, w.cols, panel + a * w.cols, w.cols);
-  });
+// Fills panels of W's stored rows dequantized into float32, on all threads.
+PanelFill dequantize_panels(const QuantizedMatrix& w) {
+  return [&w](int64_t r0, int64_t r1, float* panel) {
+    parallel_for(r1 - r0, 4, [&](int64_t a, int64_t b) {
+      dequantize_block_f32(w, r0 + a, r0 + b, 0, w.cols, panel + a * w.cols, w.cols);
+    });
+  };
 }
 
-int64_t panel_rows(const QuantizedMatrix& w) {
-  return std::max<int64_t>(16, kPanelElems / w.cols / 16 * 16);
+// Float16 activations keep their precision on split bf16 products; float32 ones need sgemm.
+PanelArithmetic panel_arithmetic(InputType inputs) {
+  return inputs == InputType::float16 && cpu_has_avx512_bf16() ? PanelArithmetic::split_bf16 : PanelArithmetic::sgemm;
 }
 
 }  // namespace
@@ -156,23 +155,7 @@ void quantized_matmul_t(const float* x, int64_t M, const QuantizedMatrix& w, flo
                           dequantize_block_bf16(w, n0, n1, k0, k1, block, ldb);
                         });
   }
-  const bool split = inputs == InputType::float16 && cpu_has_avx512_bf16();
-  SplitBf16 sx, sw;
-  if (split) split_bf16(x, M, K, K, sx);
-  const int64_t nb = std::min(N, panel_rows(w));
-  std::vector<float> panel(nb * K);
-  for (int64_t n0 = 0; n0 < N; n0 += nb) {
-    const int64_t n1 = std::min(N, n0 + nb);
-    dequantize_panel_f32(w, n0, n1, panel.data());
-    if (split) {
-      split_bf16(panel.data(), n1 - n0, K, K, sw);
-      gemm_split_bf16(false, true, M, n1 - n0, K, 1.0f, sx.hi.data(), sx.lo.data(), K, sw.hi.data(), sw.lo.data(), K,
-                      0.0f, y + n0, N);
-    } else {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, panel.data(), K, 0.0f, y + n0,
-                  N);
-    }
-  }
+  panel_product(panel_arithmetic(inputs), false, true, M, N, K, 1.0f, x, dequantize_panels(w), 0.0f, y, N);
 }
 
 void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, float* y, InputType inputs) {
@@ -187,24 +170,7 @@ void quantized_matmul_n(const float* x, int64_t M, const QuantizedMatrix& w, flo
                           dequantize_block_bf16(w, k0, k1, n0, n1, block, ldb);
                         });
   }
-  const bool split = inputs == InputType::float16 && cpu_has_avx512_bf16();
-  SplitBf16 sx, sw;
-  if (split) split_bf16(x, M, K, K, sx);
-  const int64_t kb = std::min(K, panel_rows(w));
-  std::vector<float> panel(kb * N);
-  for (int64_t k0 = 0; k0 < K; k0 += kb) {
-    const int64_t k1 = std::min(K, k0 + kb);
-    const float beta = k0 == 0 ? 0.0f : 1.0f;
-    dequantize_panel_f32(w, k0, k1, panel.data());
-    if (split) {
-      split_bf16(panel.data(), k1 - k0, N, N, sw);
-      gemm_split_bf16(false, false, M, N, k1 - k0, 1.0f, sx.hi.data() + k0, sx.lo.data() + k0, K, sw.hi.data(),
-                      sw.lo.data(), N, beta, y, N);
-    } else {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, k1 - k0, 1.0f, x + k0, K, panel.data(), N, beta,
-                  y, N);
-    }
-  }
+  panel_product(panel_arithmetic(inputs), false, false, M, N, K, 1.0f, x, dequantize_panels(w), 0.0f, y, N);
 }
 
 }  // namespace tessera::cpu
