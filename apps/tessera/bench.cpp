@@ -38,7 +38,7 @@ std::string dtype_or_bits(const lm::LoadedModel& loaded) {
     std::set<int> widths;
     const std::string suffix = ".scales";
     for (const auto& [name, p] : loaded.model->parameters()) {
-      if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+      if (!name.ends_with(suffix)) continue;
       const std::string layer = name.substr(0, name.size() - suffix.size());
       const bool own = q.contains(layer) && q[layer].is_object() && q[layer].contains("bits");
       widths.insert((own ? q[layer] : q)["bits"].get<int>());
