@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -132,6 +133,11 @@ class array {
     std::function<void(allocator::Buffer)> deleter;
     // External memory (e.g. a read-only mmap) is never reused for an op's output.
     bool external = false;
+    // A copy of the buffer's contents that a kernel laid out for itself (the decode layout of a
+    // quantized matrix), made on first use and kept as long as the buffer; dropped when the
+    // buffer is donated to an op's output.
+    std::shared_ptr<void> derived;
+    std::mutex derived_mutex;
     Data(allocator::Buffer b, std::function<void(allocator::Buffer)> d, bool ext = false)
         : buffer(b), deleter(std::move(d)), external(ext) {}
     Data(const Data&) = delete;

@@ -179,6 +179,11 @@ void array::copy_shared_buffer(const array& other) {
 
 void array::move_shared_buffer(array other) {
   desc_->data = std::move(other.desc_->data);
+  // The new owner writes the buffer: what was derived from its old contents no longer holds.
+  if (desc_->data) {
+    std::lock_guard lock(desc_->data->derived_mutex);
+    desc_->data->derived.reset();
+  }
   desc_->data_ptr = other.desc_->data_ptr;
   desc_->offset = other.desc_->offset;
   desc_->strides = other.desc_->strides;

@@ -76,6 +76,21 @@ TEST(Array, ExternalBuffersAreNeverDonated) {
   EXPECT_EQ(storage[0], 1.0f);
 }
 
+// What a kernel derived from a buffer's contents (Data::derived) is dropped when the buffer is
+// donated to an op that overwrites it.
+TEST(Array, DonatingABufferDropsWhatWasDerivedFromIt) {
+  tx::array t = tx::array({1.0f, 2.0f, 3.0f, 4.0f}) + 1.0f;
+  t.eval();
+  std::weak_ptr<tx::array::Data> data = t.data_shared_ptr();
+  t.data_shared_ptr()->derived = std::make_shared<int>(7);
+  tx::array y = tx::exp(t);
+  t = tx::array(0.0f);
+  y.eval();
+  ASSERT_EQ(y.data_shared_ptr(), data.lock());  // donated
+  EXPECT_EQ(y.data_shared_ptr()->derived, nullptr);
+  EXPECT_NEAR(y.to_vector<float>()[0], std::exp(2.0f), 1e-5);
+}
+
 TEST(Array, LazyUntilEval) {
   tx::array a({1.0f, 2.0f});
   tx::array b = a + 1.0f;

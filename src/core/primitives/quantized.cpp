@@ -1,11 +1,15 @@
 #include "core/primitives/quantized.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/quantized.h"
+#include "backend/cpu/quantized_decode.h"
 #include "core/allocator.h"
 #include "tessera/ops.h"
 #include "tessera/quantized.h"
@@ -53,6 +57,58 @@ struct PackedOperand {
               bits};
   }
 };
+
+// The decode layout of a packed matrix (backend/cpu/quantized_decode.h), kept with the packed
+// words' buffer. It holds copies of the scales and biases too, so it records which ones (and the
+// shape it was made for) and is remade for others.
+class DecodeLayout {
+ public:
+  DecodeLayout(const array& scales, const array& biases, const cpu::QuantizedMatrix& m)
+      : buffer_(allocator::malloc(cpu::qdecode::layout_bytes(m))),
+        scales_(scales.data_shared_ptr()),
+        biases_(biases.data_shared_ptr()),
+        scales_ptr_(scales.data<void>()),
+        biases_ptr_(biases.data<void>()),
+        shape_(m) {
+    cpu::qdecode::write_layout(m, bytes());
+  }
+  ~DecodeLayout() { allocator::free(buffer_); }
+  DecodeLayout(const DecodeLayout&) = delete;
+  DecodeLayout& operator=(const DecodeLayout&) = delete;
+
+  std::byte* bytes() const { return static_cast<std::byte*>(buffer_.raw_ptr()); }
+
+  bool made_from(const array& scales, const array& biases, const cpu::QuantizedMatrix& m) const {
+    return scales_.lock() == scales.data_shared_ptr() && biases_.lock() == biases.data_shared_ptr() &&
+           scales_ptr_ == scales.data<void>() && biases_ptr_ == biases.data<void>() && shape_.rows == m.rows &&
+           shape_.cols == m.cols && shape_.group_size == m.group_size && shape_.bits == m.bits &&
+           shape_.scale_type == m.scale_type;
+  }
+
+ private:
+  allocator::Buffer buffer_;
+  std::weak_ptr<array::Data> scales_, biases_;
+  const void* scales_ptr_;
+  const void* biases_ptr_;
+  cpu::QuantizedMatrix shape_;
+};
+
+// w's decode layout, made on first use; null where the layout does not apply: w's shape or CPU
+// (qdecode::supports), or w a view into a larger buffer, whose slot belongs to the whole buffer.
+const std::byte* decode_layout(const array& w, const array& scales, const array& biases,
+                               const cpu::QuantizedMatrix& m) {
+  const bool contiguous = w.flags().row_contiguous && scales.flags().row_contiguous && biases.flags().row_contiguous;
+  const auto& data = w.data_shared_ptr();
+  if (!cpu::qdecode::supports(m) || !contiguous || !data || data->buffer.raw_ptr() != w.data<void>()) return nullptr;
+  std::lock_guard lock(data->derived_mutex);
+  auto layout = std::static_pointer_cast<DecodeLayout>(data->derived);
+  if (!layout || !layout->made_from(scales, biases, m)) {
+    data->derived.reset();
+    layout = std::make_shared<DecodeLayout>(scales, biases, m);
+    data->derived = layout;
+  }
+  return layout->bytes();
+}
 
 }  // namespace
 
@@ -119,7 +175,10 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
                               : x.dtype() == float16 ? cpu::InputType::float16
                                                      : cpu::InputType::float32;
-  if (transpose_) {
+  const std::byte* layout = transpose_ && M == 1 ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
+  if (layout) {
+    cpu::qdecode::gemv(xf, w.matrix, layout, y);
+  } else if (transpose_) {
     cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
   } else {
     cpu::quantized_matmul_n(xf, M, w.matrix, y, type);

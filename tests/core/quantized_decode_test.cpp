@@ -1,0 +1,168 @@
+// The product of one row of x with a quantized matrix in its decode layout
+// (src/backend/cpu/quantized_decode.h): every bit width, group size and scale type it takes,
+// through quantized_matmul and against the kernel in MLX's layout; the layout follows the
+// scales and biases it copied, is not made for views, and its memory goes with the matrix.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/quantized_decode.h"
+#include "backend/cpu/quantized_int8.h"
+#include "core/numeric_test_util.h"
+#include "core/quantized_test_util.h"
+#include "tessera/memory.h"
+#include "tessera/quantized.h"
+#include "tessera/tessera.h"
+
+namespace tessera {
+namespace {
+
+struct Weights {
+  array w, scales, biases;
+};
+
+Weights make_weights(int64_t N, int64_t K, int group_size, int bits, Dtype dtype, uint32_t seed) {
+  auto [w, s, b] = quantize(testing::random_array({N, K}, seed, dtype), group_size, bits);
+  eval(w, s, b);
+  return {w, s, b};
+}
+
+// In float32 from the stored scales, as the kernels compute it.
+array dequantized(const Weights& wt, int group_size, int bits) {
+  return dequantize(wt.w, astype(wt.scales, float32), astype(wt.biases, float32), group_size, bits);
+}
+
+cpu::ScaleType scale_type(Dtype d) {
+  if (d == bfloat16) return cpu::ScaleType::bfloat16;
+  if (d == float16) return cpu::ScaleType::float16;
+  return cpu::ScaleType::float32;
+}
+
+cpu::QuantizedMatrix matrix(const Weights& wt, int64_t K, int group_size, int bits) {
+  return {wt.w.data<uint32_t>(), wt.scales.data<void>(), wt.biases.data<void>(), scale_type(wt.scales.dtype()),
+          wt.w.shape(0),         K,                      group_size,              bits};
+}
+
+// One row of x with an outlier that only its own block of 32 absorbs.
+array x_row(int64_t K, uint32_t seed) {
+  std::vector<float> v = testing::random_array({1, K}, seed).to_vector<float>();
+  v[K / 2 + 3] = -20.0f;
+  return array(v, {1, K}, float32);
+}
+
+std::string describe(int bits, int gs, Dtype dtype) {
+  return "bits " + std::to_string(bits) + " gs " + std::to_string(gs) + " " + to_string(dtype);
+}
+
+void expect_within(const array& got, const array& want, const array& bound, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>(), b = bound.to_vector<float>();
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], b[i]) << what << " element " << i;
+}
+
+class QuantizedDecode : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const cpu::QuantizedMatrix probe{nullptr, nullptr, nullptr, cpu::ScaleType::float32, 2, 512, 32, 4};
+    if (!cpu::qdecode::supports(probe)) GTEST_SKIP() << "the decode layout needs AVX-512 VNNI";
+  }
+};
+
+TEST_F(QuantizedDecode, OneRowMatchesTheFloatProductForEveryWidthGroupSizeAndScaleType) {
+  for (int bits : {4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      for (Dtype dtype : {float32, bfloat16, float16}) {
+        const int64_t N = 6, K = 2 * 16 * gs;  // two steps of 16 groups
+        Weights wt = make_weights(N, K, gs, bits, dtype, static_cast<uint32_t>(bits * gs));
+        ASSERT_TRUE(cpu::qdecode::supports(matrix(wt, K, gs, bits)));
+        array x = x_row(K, static_cast<uint32_t>(gs + bits));
+        array wd = dequantized(wt, gs, bits);
+        array got = astype(quantized_matmul(x, wt.w, wt.scales, wt.biases, true, gs, bits), float32);
+        // Products in 16-bit types round once more at the end.
+        array bound = testing::int8_activation_bound(x, wd) +
+                      (dtype == float32 ? array(0.0f) : abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f));
+        expect_within(got, matmul(x, transpose(wd)), bound, describe(bits, gs, dtype));
+      }
+    }
+  }
+}
+
+// Both layouts round x the same way: the products differ by float summation order only.
+TEST_F(QuantizedDecode, AgreesWithTheKernelInMlxLayout) {
+  for (int bits : {4, 8}) {
+    for (int gs : {32, 64, 128}) {
+      const int64_t N = 10, K = 3 * 16 * gs;
+      Weights wt = make_weights(N, K, gs, bits, bfloat16, static_cast<uint32_t>(bits + gs));
+      const cpu::QuantizedMatrix m = matrix(wt, K, gs, bits);
+      std::vector<std::byte> storage(cpu::qdecode::layout_bytes(m) + 64);
+      auto* layout = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) / 64 * 64);
+      cpu::qdecode::write_layout(m, layout);
+      const std::vector<float> x = x_row(K, static_cast<uint32_t>(bits)).to_vector<float>();
+      std::vector<float> got(N), want(N);
+      cpu::qdecode::gemv(x.data(), m, layout, got.data());
+      cpu::qint8::gemv(x.data(), 1, m, want.data());
+      const std::vector<float> magnitude =
+          matmul(abs(array(x, {1, K}, float32)), transpose(abs(dequantized(wt, gs, bits)))).to_vector<float>();
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_NEAR(got[n], want[n], magnitude[n] * 2e-6f) << describe(bits, gs, bfloat16) << " row " << n;
+    }
+  }
+}
+
+// The layout holds copies of the scales and biases: the same packed words with others give
+// their product, and going back gives the first one again.
+TEST_F(QuantizedDecode, FollowsTheScalesAndBiasesItIsGiven) {
+  const int64_t N = 4, K = 16 * 64;
+  Weights wt = make_weights(N, K, 64, 4, float32, 5);
+  array x = x_row(K, 6);
+  array scales2 = wt.scales * 2.0f, biases2 = wt.biases - 0.5f;
+  eval(scales2, biases2);
+  array wd = dequantized(wt, 64, 4);
+  array wd2 = dequantize(wt.w, scales2, biases2, 64, 4);
+  for (int round = 0; round < 2; ++round) {
+    array y1 = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4);
+    expect_within(y1, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), "first scales");
+    array y2 = quantized_matmul(x, wt.w, scales2, biases2, true, 64, 4);
+    expect_within(y2, matmul(x, transpose(wd2)), testing::int8_activation_bound(x, wd2), "second scales");
+  }
+}
+
+// Rows of a matrix taken as a view, and an odd number of rows, take MLX's layout.
+TEST_F(QuantizedDecode, ViewsAndOddRowCountsGiveTheSameProducts) {
+  const int64_t N = 9, K = 16 * 32;
+  Weights wt = make_weights(N, K, 32, 8, bfloat16, 8);
+  array x = x_row(K, 9);
+  for (auto [r0, r1] : {std::pair<int, int>{2, 8}, {0, 7}, {0, 9}}) {
+    array w = slice(wt.w, {r0, 0}, {r1, wt.w.shape(1)});
+    array s = slice(wt.scales, {r0, 0}, {r1, wt.scales.shape(1)});
+    array b = slice(wt.biases, {r0, 0}, {r1, wt.biases.shape(1)});
+    array wd = dequantize(w, astype(s, float32), astype(b, float32), 32, 8);
+    array got = astype(quantized_matmul(x, w, s, b, true, 32, 8), float32);
+    array bound = testing::int8_activation_bound(x, wd) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f);
+    expect_within(got, matmul(x, transpose(wd)), bound, "rows " + std::to_string(r0) + "-" + std::to_string(r1));
+  }
+}
+
+// The layout is counted as the matrix's memory and freed with it.
+TEST_F(QuantizedDecode, LayoutMemoryGoesWithTheMatrix) {
+  const int64_t N = 64, K = 16 * 64;
+  array x = x_row(K, 10);
+  const size_t before = get_active_memory();
+  size_t with_layout = 0;
+  {
+    Weights wt = make_weights(N, K, 64, 4, bfloat16, 11);
+    const size_t layout = cpu::qdecode::layout_bytes(matrix(wt, K, 64, 4));
+    const size_t loaded = get_active_memory();
+    quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4).eval();
+    with_layout = get_active_memory();
+    EXPECT_GE(with_layout, loaded + layout);
+    quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4).eval();  // made once
+    EXPECT_LE(get_active_memory(), with_layout + 4096);
+  }
+  EXPECT_LE(get_active_memory(), before + 4096);
+}
+
+}  // namespace
+}  // namespace tessera
