@@ -97,7 +97,7 @@ void run(const BenchFlags& flags) {
   if (flags.threads > 0) setenv("TESSERA_NUM_THREADS", std::to_string(flags.threads).c_str(), 1);
 
   auto start = std::chrono::steady_clock::now();
-  lm::LoadedModel loaded = load_model(flags.model);
+  lm::LoadedModel loaded = load_model(flags.model, /*decoding=*/true);
   double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   lm::BenchOptions options;

@@ -115,7 +115,7 @@ class Conversation {
 };
 
 void run(const ChatFlags& flags) {
-  lm::LoadedModel loaded = load_model(flags.model);
+  lm::LoadedModel loaded = load_model(flags.model, /*decoding=*/true);
   lm::GenerateOptions options = generate_options(flags.generation, loaded);
   std::optional<std::string> system_prompt;
   if (flags.system_prompt_option->count() > 0) system_prompt = flags.system_prompt;

@@ -36,7 +36,7 @@ void run(const GenerateFlags& flags) {
   }
   ModelFlags model_flags = flags.model;
   PowerSession power = open_power_session(flags.power, model_flags, template_kwargs);
-  lm::LoadedModel loaded = load_model(model_flags);
+  lm::LoadedModel loaded = load_model(model_flags, /*decoding=*/true);
   lm::GenerateOptions options = generate_options(flags.generation, loaded);
   attach_power_session(flags.power, power, loaded, options);
 

@@ -38,8 +38,10 @@ inline void add_model_flags(CLI::App& app, ModelFlags& flags, bool adapter_flag 
   }
 }
 
-inline lm::LoadedModel load_model(const ModelFlags& flags) {
+// `decoding`: the command generates tokens (lays quantized weights out for it on load).
+inline lm::LoadedModel load_model(const ModelFlags& flags, bool decoding = false) {
   lm::LoadOptions options;
+  options.prepare_decoding = decoding;
   if (!flags.dtype.empty()) {
     Dtype d = dtype_from_string(flags.dtype);
     if (!is_floating_point(d)) {

@@ -115,7 +115,7 @@ inline void attach_power_session(const PowerFlags& flags, PowerSession& session,
     if (options.max_kv_size) throw std::invalid_argument("--draft-model cannot be combined with --max-kv-size.");
     ModelFlags draft_flags;
     draft_flags.model = flags.draft_model;
-    session.draft = load_model(draft_flags);
+    session.draft = load_model(draft_flags, /*decoding=*/true);
     lm::check_draft_model(loaded, *session.draft);
   }
   if (flags.kv.given()) {

@@ -118,6 +118,16 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
                {x, w, scales, biases});
 }
 
+void prepare_quantized_matmul(const array& w, const array& scales, const array& biases, int group_size, int bits) {
+  check_packed("prepare_quantized_matmul", w, scales, biases, group_size, bits);
+  if (w.ndim() != 2) {
+    throw std::invalid_argument("[prepare_quantized_matmul] The packed weight must be 2-D, got shape " +
+                                shape_to_string(w.shape()) + ".");
+  }
+  eval(w, scales, biases);
+  prepare_decode_layout(w, scales, biases, group_size, bits);
+}
+
 array quantized_take(const array& w, const array& scales, const array& biases, const array& indices, int group_size,
                      int bits, StreamOrDevice s) {
   const int64_t cols = check_packed("quantized_take", w, scales, biases, group_size, bits);

@@ -191,6 +191,7 @@ LoadedModel load(const std::string& path, const LoadOptions& options) {
   if (!options.adapter_path.empty()) {
     apply_adapters(*loaded.model, options.adapter_path);
   }
+  if (options.prepare_decoding) loaded.model->prepare_decoding();
 
   if (has_tokenizer(dir)) {
     loaded.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_folder(path));

@@ -1,6 +1,7 @@
 #include "tessera/lm/model.h"
 
 #include "lm/models/architectures.h"
+#include "tessera/nn/quantized.h"
 
 #include <stdexcept>
 
@@ -55,6 +56,12 @@ nn::ParameterMap Model::sanitize(nn::ParameterMap weights) const {
   // Rotary frequency buffers are recomputed from the config, never loaded.
   std::erase_if(weights, [](const auto& item) { return item.first.ends_with("rotary_emb.inv_freq"); });
   return weights;
+}
+
+void Model::prepare_decoding() {
+  for (auto& [name, module] : named_modules()) {
+    if (auto* linear = dynamic_cast<nn::QuantizedLinear*>(module.get())) linear->prepare_decoding();
+  }
 }
 
 }  // namespace tessera::lm

@@ -50,6 +50,10 @@ array QuantizedLinear::operator()(const array& x) {
   return has_parameter("bias") ? add(y, parameter("bias")) : y;
 }
 
+void QuantizedLinear::prepare_decoding() {
+  prepare_quantized_matmul(parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_);
+}
+
 QuantizedEmbedding::QuantizedEmbedding(int num_embeddings, int dims, int group_size, int bits)
     : Embedding(num_embeddings, dims), group_size_(group_size), bits_(bits) {
   check_dims("QuantizedEmbedding", dims, group_size);
@@ -77,6 +81,10 @@ array QuantizedEmbedding::operator()(const array& ids) {
 
 array QuantizedEmbedding::as_linear(const array& x) {
   return quantized_matmul(x, parameter("weight"), parameter("scales"), parameter("biases"), true, group_size_, bits_);
+}
+
+void QuantizedEmbedding::prepare_decoding() {
+  prepare_quantized_matmul(parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_);
 }
 
 std::shared_ptr<Module> to_quantized(const Module& module, const QuantizationSpec& spec) {

@@ -62,6 +62,11 @@ void expect_within(const array& got, const array& want, const array& bound, cons
   for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], b[i]) << what << " element " << i;
 }
 
+// The decode layout rounds x to one int8 term per block of 32 at 4 bits, to two at 8 bits.
+array activation_bound(const array& x, const array& wd, int bits) {
+  return testing::int8_activation_bound(x, wd, bits == 4 ? 1.0f : 256.0f);
+}
+
 class QuantizedDecode : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -81,7 +86,7 @@ TEST_F(QuantizedDecode, OneRowMatchesTheFloatProductForEveryWidthGroupSizeAndSca
         array wd = dequantized(wt, gs, bits);
         array got = astype(quantized_matmul(x, wt.w, wt.scales, wt.biases, true, gs, bits), float32);
         // Products in 16-bit types round once more at the end.
-        array bound = testing::int8_activation_bound(x, wd) +
+        array bound = activation_bound(x, wd, bits) +
                       (dtype == float32 ? array(0.0f) : abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f));
         expect_within(got, matmul(x, transpose(wd)), bound, describe(bits, gs, dtype));
       }
@@ -89,24 +94,49 @@ TEST_F(QuantizedDecode, OneRowMatchesTheFloatProductForEveryWidthGroupSizeAndSca
   }
 }
 
-// Both layouts round x the same way: the products differ by float summation order only.
-TEST_F(QuantizedDecode, AgreesWithTheKernelInMlxLayout) {
+// At 8 bits both layouts round x the same way: the products differ by float summation order only.
+TEST_F(QuantizedDecode, EightBitAgreesWithTheKernelInMlxLayout) {
+  for (int gs : {32, 64, 128}) {
+    const int64_t N = 10, K = 3 * 16 * gs;
+    Weights wt = make_weights(N, K, gs, 8, bfloat16, static_cast<uint32_t>(gs));
+    const cpu::QuantizedMatrix m = matrix(wt, K, gs, 8);
+    std::vector<std::byte> storage(cpu::qdecode::layout_bytes(m) + 64);
+    auto* layout = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) / 64 * 64);
+    cpu::qdecode::write_layout(m, layout);
+    const std::vector<float> x = x_row(K, static_cast<uint32_t>(gs + 1)).to_vector<float>();
+    std::vector<float> got(N), want(N);
+    cpu::qdecode::gemv(x.data(), 1, m, layout, got.data());
+    cpu::qint8::gemv(x.data(), 1, m, want.data());
+    const std::vector<float> magnitude =
+        matmul(abs(array(x, {1, K}, float32)), transpose(abs(dequantized(wt, gs, 8)))).to_vector<float>();
+    for (int64_t n = 0; n < N; ++n)
+      EXPECT_NEAR(got[n], want[n], magnitude[n] * 2e-6f) << describe(8, gs, bfloat16) << " row " << n;
+  }
+}
+
+// A row of a batch gets exactly what it gets alone, at every batch size that takes the layout
+// (past 8 in several passes), so batched generation follows each sequence's own tokens.
+TEST_F(QuantizedDecode, EachRowOfABatchIsExactlyItsOwnProduct) {
   for (int bits : {4, 8}) {
-    for (int gs : {32, 64, 128}) {
-      const int64_t N = 10, K = 3 * 16 * gs;
-      Weights wt = make_weights(N, K, gs, bits, bfloat16, static_cast<uint32_t>(bits + gs));
-      const cpu::QuantizedMatrix m = matrix(wt, K, gs, bits);
-      std::vector<std::byte> storage(cpu::qdecode::layout_bytes(m) + 64);
-      auto* layout = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) / 64 * 64);
-      cpu::qdecode::write_layout(m, layout);
-      const std::vector<float> x = x_row(K, static_cast<uint32_t>(bits)).to_vector<float>();
-      std::vector<float> got(N), want(N);
-      cpu::qdecode::gemv(x.data(), m, layout, got.data());
-      cpu::qint8::gemv(x.data(), 1, m, want.data());
-      const std::vector<float> magnitude =
-          matmul(abs(array(x, {1, K}, float32)), transpose(abs(dequantized(wt, gs, bits)))).to_vector<float>();
-      for (int64_t n = 0; n < N; ++n)
-        EXPECT_NEAR(got[n], want[n], magnitude[n] * 2e-6f) << describe(bits, gs, bfloat16) << " row " << n;
+    const int64_t N = 14, K = 16 * 64;
+    Weights wt = make_weights(N, K, 64, bits, bfloat16, static_cast<uint32_t>(bits + 3));
+    array wd = dequantized(wt, 64, bits);
+    for (int64_t M : {2, 3, 4, 5, 7, 8, 9, 16}) {
+      std::vector<float> v = testing::random_array({M, K}, static_cast<uint32_t>(M)).to_vector<float>();
+      v[K + 7] = 30.0f;  // an outlier in row 1
+      array x(v, {M, K}, float32);
+      array batch = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, bits);
+      expect_within(astype(batch, float32), matmul(x, transpose(wd)),
+                    activation_bound(x, wd, bits) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f),
+                    describe(bits, 64, bfloat16) + " M " + std::to_string(M));
+      const std::vector<float> rows = astype(batch, float32).to_vector<float>();
+      for (int64_t m = 0; m < M; ++m) {
+        array alone = quantized_matmul(slice(x, {static_cast<int>(m), 0}, {static_cast<int>(m) + 1, static_cast<int>(K)}),
+                                       wt.w, wt.scales, wt.biases, true, 64, bits);
+        const std::vector<float> own = astype(alone, float32).to_vector<float>();
+        for (int64_t n = 0; n < N; ++n)
+          ASSERT_EQ(rows[m * N + n], own[n]) << describe(bits, 64, bfloat16) << " M " << M << " row " << m;
+      }
     }
   }
 }
@@ -123,9 +153,9 @@ TEST_F(QuantizedDecode, FollowsTheScalesAndBiasesItIsGiven) {
   array wd2 = dequantize(wt.w, scales2, biases2, 64, 4);
   for (int round = 0; round < 2; ++round) {
     array y1 = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4);
-    expect_within(y1, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), "first scales");
+    expect_within(y1, matmul(x, transpose(wd)), activation_bound(x, wd, 4), "first scales");
     array y2 = quantized_matmul(x, wt.w, scales2, biases2, true, 64, 4);
-    expect_within(y2, matmul(x, transpose(wd2)), testing::int8_activation_bound(x, wd2), "second scales");
+    expect_within(y2, matmul(x, transpose(wd2)), activation_bound(x, wd2, 4), "second scales");
   }
 }
 
@@ -140,7 +170,7 @@ TEST_F(QuantizedDecode, ViewsAndOddRowCountsGiveTheSameProducts) {
     array b = slice(wt.biases, {r0, 0}, {r1, wt.biases.shape(1)});
     array wd = dequantize(w, astype(s, float32), astype(b, float32), 32, 8);
     array got = astype(quantized_matmul(x, w, s, b, true, 32, 8), float32);
-    array bound = testing::int8_activation_bound(x, wd) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f);
+ array bound = activation_bound(x, wd, 8) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f);
     expect_within(got, matmul(x, transpose(wd)), bound, "rows " + std::to_string(r0) + "-" + std::to_string(r1));
   }
 }
@@ -162,6 +192,33 @@ TEST_F(QuantizedDecode, LayoutMemoryGoesWithTheMatrix) {
     EXPECT_LE(get_active_memory(), with_layout + 4096);
   }
   EXPECT_LE(get_active_memory(), before + 4096);
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// prepare_quantized_matmul makes the layout ahead of the first product, does nothing for
+// matrices that do not take it, and names the fault in bad input.
+TEST_F(QuantizedDecode, PrepareMakesTheLayoutAheadOfTheFirstProduct) {
+  const int64_t N = 32, K = 16 * 64;
+  Weights wt = make_weights(N, K, 64, 8, bfloat16, 12);
+  const size_t before = get_active_memory();
+  prepare_quantized_matmul(wt.w, wt.scales, wt.biases, 64, 8);
+  const size_t prepared = get_active_memory();
+  EXPECT_GE(prepared, before + cpu::qdecode::layout_bytes(matrix(wt, K, 64, 8)));
+  quantized_matmul(x_row(K, 13), wt.w, wt.scales, wt.biases, true, 64, 8).eval();
+  EXPECT_LE(get_active_memory(), prepared);
+
+  Weights odd = make_weights(7, K, 64, 8, bfloat16, 14);  // an odd row count takes no layout
+  const size_t odd_before = get_active_memory();
+  prepare_quantized_matmul(odd.w, odd.scales, odd.biases, 64, 8);
+  EXPECT_EQ(get_active_memory(), odd_before);
+
+  EXPECT_THROW(prepare_quantized_matmul(reshape(wt.w, {-1}), wt.scales, wt.biases, 64, 8), std::invalid_argument);
+  EXPECT_THROW(prepare_quantized_matmul(wt.w, wt.scales, wt.biases, 64, 4), std::invalid_argument);
 }
 
 }  // namespace

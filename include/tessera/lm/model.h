@@ -43,6 +43,10 @@ class Model : public nn::Module {
   // rotary inv_freq, ties the head to the embeddings, stacks MoE experts, ...).
   virtual nn::ParameterMap sanitize(nn::ParameterMap weights) const;
 
+  // Lays quantized weights out for decoding now rather than on the first tokens (their size again
+  // in memory): every QuantizedLinear, and a quantized embedding table that is the output head.
+  virtual void prepare_decoding();
+
  protected:
   explicit Model(std::string model_type) : model_type_(std::move(model_type)) {}
 
@@ -62,6 +66,8 @@ struct LoadOptions {
   // A LoRA adapter folder (adapters.safetensors + adapter_config.json) applied on top of the
   // loaded model.
   std::string adapter_path;
+  // Model::prepare_decoding after loading: for generation, not for training or scoring.
+  bool prepare_decoding = false;
 };
 
 struct LoadedModel {

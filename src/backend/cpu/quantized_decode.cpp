@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
+#include <algorithm>
 
 #include "backend/cpu/thread_pool.h"
 
@@ -23,7 +25,7 @@ namespace {
 constexpr int64_t kStepGroups = 16;
 // Elements of x that share one int8 scale (as in quantized_int8.h).
 constexpr int64_t kBlock = 32;
-// x = dx * (coarse + fine / 2^kFineShift).
+// x = dx * (coarse + fine / 2^kFineShift) where x has two int8 terms.
 constexpr int kFineShift = 8;
 constexpr float kFineSteps = 1 << kFineShift;
 // How far ahead of its loads a tile prefetches: the layout is one stream per tile, and tiles
@@ -48,83 +50,102 @@ struct Geometry {
         tile_bytes(steps * step_bytes) {}
 };
 
-// x prepared for the kernel: per step and chunk the int8 terms that multiply the chunk's weight
-// vectors (4 bits: coarse of the low nibbles, coarse of the high nibbles, fine of each; 8 bits:
-// coarse, fine), per step and block of 32 elements of each group the 16 lanes' dx / kFineSteps,
-// and the float sums of every group.
+// How many int8 terms carry each element of x. With 8-bit weights two (coarse + fine / 256, as
+// quantized_int8.h): one term would add an error as large as the weights' own. With 4-bit weights
+// one, as llama.cpp's Q8_0 activations: its error (at most 1/254 of the block's largest |x|) is a
+// small part of the weights' (1/30 of each group's range), and the second term doubled the dot
+// products that bound batched decoding.
+template <int BITS>
+constexpr int kTerms = BITS == 4 ? 1 : 2;
+
+// Bytes of x's terms per chunk: per term one vector of the low nibbles' elements and one of the
+// high nibbles' at 4 bits, one vector at 8 bits. One byte per element and term either way.
+template <int BITS>
+constexpr int64_t kChunkTermBytes = kTerms<BITS> * (BITS == 4 ? 128 : 64);
+
+// Rows of x prepared for the kernel: per row, step and chunk the int8 terms that multiply the
+// chunk's weight vectors (in the order coarse, fine); per row, step and block of 32 elements of
+// each group the 16 lanes' scale dx; the float sums of every group.
 struct PreparedX {
   std::unique_ptr<void, decltype(&std::free)> storage{nullptr, &std::free};
+  int64_t term_stride, dx_stride, sums_stride;  // per row of x, in elements
   int8_t* terms;
   float* dx;
   float* sums;
 };
 
-constexpr int64_t term_bytes_per_chunk(int bits) { return bits == 4 ? 256 : 128; }
-
-// The coarse (round(t)) and fine (round((t - coarse) * kFineSteps), saturated) terms of 16
-// elements x = t * dx, as in quantized_int8.cpp.
-TESSERA_VNNI void split(__m512 t, uint32_t coarse[4], uint32_t fine[4]) {
+// Rounds 16 elements t (x / dx) to int8 terms: coarse = round(t), and with two terms
+// fine = round((t - coarse) * kFineSteps) saturated.
+TESSERA_VNNI void split(__m512 t, int terms, uint32_t coarse[4], uint32_t fine[4]) {
   const __m512 rounded = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(coarse), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(rounded)));
+  if (terms == 1) return;
   const __m512 rest = _mm512_mul_ps(_mm512_sub_ps(t, rounded), _mm512_set1_ps(kFineSteps));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(fine), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(rest)));
 }
 
-// Writes the dwords of a 16-element term into lane `lane` of chunks first, first + 1, ... at
-// `vector` (a byte offset within each chunk's terms).
+// Writes the dwords of a 16-element term into lane `lane` of four chunks from chunk0, at byte
+// `vector` of each chunk's terms.
 void put_dwords(const uint32_t (&dwords)[4], int8_t* chunk0, int64_t chunk_stride, int64_t vector, int64_t lane) {
   for (int i = 0; i < 4; ++i) std::memcpy(chunk0 + i * chunk_stride + vector + 4 * lane, &dwords[i], 4);
 }
 
-// Block b of group g of x: 32 elements.
-TESSERA_VNNI void prepare_block(const float* x, int bits, int64_t gs, int64_t chunks, int64_t g, int64_t b,
-                                PreparedX& px) {
+// Block b of group g of one row of x: 32 elements.
+template <int BITS>
+TESSERA_VNNI void prepare_block(const float* x, int64_t gs, int64_t chunks, int64_t g, int64_t b, int8_t* terms,
+                                float* dx, float* sums) {
+  constexpr int T = kTerms<BITS>;
+  constexpr int64_t X = kChunkTermBytes<BITS>;
   const int64_t s = g / kStepGroups, lane = g % kStepGroups, blocks = gs / kBlock;
   const float* xb = x + g * gs + b * kBlock;
   const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
   const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-  px.dx[(s * blocks + b) * kStepGroups + lane] = amax / 127.0f / kFineSteps;
-  px.sums[g] += _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
+  dx[(s * blocks + b) * kStepGroups + lane] = T == 2 ? amax / 127.0f / kFineSteps : amax / 127.0f;
+  sums[g] += _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
   const __m512 t0 = _mm512_mul_ps(v0, inv), t1 = _mm512_mul_ps(v1, inv);
-  const int64_t X = term_bytes_per_chunk(bits);
   // The block's first chunk: a dword holds 8 elements at 4 bits, 4 at 8 bits.
-  int8_t* chunk0 = px.terms + (s * chunks + b * kBlock * bits / 32) * X;
+  int8_t* chunk0 = terms + (s * chunks + b * BITS) * X;
+  constexpr int64_t fine_at = X / T;
   uint32_t coarse[4], fine[4];
-  if (bits == 4) {
+  if constexpr (BITS == 4) {
     // Byte k of a dword multiplies element 2k (low nibble) or 2k + 1 (high nibble).
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    split(_mm512_permutex2var_ps(t0, even, t1), coarse, fine);
+    split(_mm512_permutex2var_ps(t0, even, t1), T, coarse, fine);
     put_dwords(coarse, chunk0, X, 0, lane);
-    put_dwords(fine, chunk0, X, 128, lane);
-    split(_mm512_permutex2var_ps(t0, odd, t1), coarse, fine);
+    if (T == 2) put_dwords(fine, chunk0, X, fine_at, lane);
+    split(_mm512_permutex2var_ps(t0, odd, t1), T, coarse, fine);
     put_dwords(coarse, chunk0, X, 64, lane);
-    put_dwords(fine, chunk0, X, 192, lane);
+    if (T == 2) put_dwords(fine, chunk0, X, fine_at + 64, lane);
   } else {
-    split(t0, coarse, fine);
-    put_dwords(coarse, chunk0, X, 0, lane);
-    put_dwords(fine, chunk0, X, 64, lane);
-    split(t1, coarse, fine);
-    put_dwords(coarse, chunk0 + 4 * X, X, 0, lane);
-    put_dwords(fine, chunk0 + 4 * X, X, 64, lane);
+    for (int h = 0; h < 2; ++h) {
+      split(h == 0 ? t0 : t1, T, coarse, fine);
+      put_dwords(coarse, chunk0 + 4 * h * X, X, 0, lane);
+      if (T == 2) put_dwords(fine, chunk0 + 4 * h * X, X, fine_at, lane);
+    }
   }
 }
 
-PreparedX prepare_x(const float* x, const QuantizedMatrix& w, const Geometry& geo) {
+template <int BITS>
+PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
   const int64_t K = w.cols;
-  const size_t term_bytes = static_cast<size_t>(K) * 2;
-  const size_t dx_bytes = static_cast<size_t>(K / kBlock) * sizeof(float);
-  const size_t sums_bytes = static_cast<size_t>(geo.groups) * sizeof(float);
   PreparedX px;
-  px.storage.reset(std::aligned_alloc(64, (term_bytes + dx_bytes + sums_bytes + 63) / 64 * 64));
+  px.term_stride = kTerms<BITS> * K;
+  px.dx_stride = K / kBlock;
+  px.sums_stride = geo.groups;
+  const size_t bytes = M * (px.term_stride + (px.dx_stride + px.sums_stride) * sizeof(float));
+  px.storage.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
   if (!px.storage) throw std::bad_alloc();
   px.terms = static_cast<int8_t*>(px.storage.get());
-  px.dx = reinterpret_cast<float*>(px.terms + term_bytes);
-  px.sums = px.dx + K / kBlock;
-  std::fill_n(px.sums, geo.groups, 0.0f);
-  for (int64_t g = 0; g < geo.groups; ++g)
-    for (int64_t b = 0; b < w.group_size / kBlock; ++b) prepare_block(x, w.bits, w.group_size, geo.chunks, g, b, px);
+  px.dx = reinterpret_cast<float*>(px.terms + M * px.term_stride);
+  px.sums = px.dx + M * px.dx_stride;
+  std::fill_n(px.sums, M * px.sums_stride, 0.0f);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t g = 0; g < geo.groups; ++g)
+      for (int64_t b = 0; b < w.group_size / kBlock; ++b)
+        prepare_block<BITS>(x + m * K, w.group_size, geo.chunks, g, b, px.terms + m * px.term_stride,
+                            px.dx + m * px.dx_stride, px.sums + m * px.sums_stride);
   return px;
 }
 
@@ -136,81 +157,152 @@ TESSERA_VNNI inline __m512 load_params(const std::byte* p, ScaleType t) {
                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// The int32 sums of one block of 32 elements for each row of a tile: a[r][0..1] of the coarse
-// term (two chains), a[r][2..3] of the fine one.
-template <int BITS>
-TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* xc, __m512i (&a)[kTileRows][4]) {
+// Independent int32 sums per weight row and row of x, so that the dot products do not wait on
+// each other: at 4 bits the low and the high nibbles (times the terms); at 8 bits the terms, and
+// with few rows also even and odd chunks. The split changes no result: int32 sums are exact.
+template <int BITS, int PAIRS>
+constexpr int kChains = BITS == 4 ? 2 * kTerms<BITS> : kTerms<BITS> * (PAIRS <= 2 ? 2 : 1);
+
+// The int32 sums of one block of 32 elements (BITS chunks from c) for both weight rows of a tile
+// and MR rows of x.
+template <int BITS, int MR>
+TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* const* xc, bool prefetch,
+                                    __m512i (&a)[kTileRows][MR][kChains<BITS, kTileRows * MR>]) {
+  constexpr int C = kChains<BITS, kTileRows * MR>;
+  constexpr int64_t X = kChunkTermBytes<BITS>;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
 #pragma GCC unroll 8
-  for (int i = 0; i < BITS; ++i, c += kTileRows * 64, xc += term_bytes_per_chunk(BITS)) {
-    for (int64_t r = 0; r < kTileRows; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * 64 + kPrefetchBytes), _MM_HINT_T0);
-    if constexpr (BITS == 4) {
-      const __m512i c_lo = _mm512_load_si512(xc), c_hi = _mm512_load_si512(xc + 64);
-      const __m512i f_lo = _mm512_load_si512(xc + 128), f_hi = _mm512_load_si512(xc + 192);
-#pragma GCC unroll 2
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        const __m512i v = _mm512_load_si512(c + r * 64);
-        const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
-        a[r][0] = _mm512_dpbusd_epi32(a[r][0], lo, c_lo);
-        a[r][1] = _mm512_dpbusd_epi32(a[r][1], hi, c_hi);
-        a[r][2] = _mm512_dpbusd_epi32(a[r][2], lo, f_lo);
-        a[r][3] = _mm512_dpbusd_epi32(a[r][3], hi, f_hi);
+  for (int i = 0; i < BITS; ++i, c += kTileRows * 64) {
+    if (prefetch)
+      for (int64_t r = 0; r < kTileRows; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * 64 + kPrefetchBytes), _MM_HINT_T0);
+    __m512i lo[kTileRows], hi[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      const __m512i v = _mm512_load_si512(c + r * 64);
+      if constexpr (BITS == 4) {
+        lo[r] = _mm512_and_si512(v, nibble);
+        hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+      } else {
+        lo[r] = v;
       }
-    } else {
-      const __m512i coarse = _mm512_load_si512(xc), fine = _mm512_load_si512(xc + 64);
-#pragma GCC unroll 2
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        const __m512i v = _mm512_load_si512(c + r * 64);
-        a[r][i % 2] = _mm512_dpbusd_epi32(a[r][i % 2], v, coarse);
-        a[r][2 + i % 2] = _mm512_dpbusd_epi32(a[r][2 + i % 2], v, fine);
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; ++m) {
+      const int8_t* t = xc[m] + i * X;
+      if constexpr (BITS == 4) {
+        static_assert(kTerms<4> == 1);
+        const __m512i x_lo = _mm512_load_si512(t), x_hi = _mm512_load_si512(t + 64);
+        for (int r = 0; r < kTileRows; ++r) {
+          a[r][m][0] = _mm512_dpbusd_epi32(a[r][m][0], lo[r], x_lo);
+          a[r][m][1] = _mm512_dpbusd_epi32(a[r][m][1], hi[r], x_hi);
+        }
+      } else {
+        const __m512i coarse = _mm512_load_si512(t), fine = _mm512_load_si512(t + 64);
+        constexpr int per_term = C / 2;
+        const int k = i % per_term;
+        for (int r = 0; r < kTileRows; ++r) {
+          a[r][m][k] = _mm512_dpbusd_epi32(a[r][m][k], lo[r], coarse);
+          a[r][m][per_term + k] = _mm512_dpbusd_epi32(a[r][m][per_term + k], lo[r], fine);
+        }
       }
     }
   }
 }
 
-// y of the kTileRows rows of the tile at p.
-template <int BITS>
-TESSERA_VNNI void tile(const Geometry& geo, ScaleType st, int64_t gs, const std::byte* p, const PreparedX& x,
-                       float* y) {
-  constexpr int64_t X = term_bytes_per_chunk(BITS);
+// A block's int32 sums as one int32 per lane: coarse + fine / kFineSteps in units of dx.
+template <int BITS, int C>
+TESSERA_VNNI inline __m512i block_sum(const __m512i (&a)[C]) {
+  if constexpr (BITS == 4) return _mm512_add_epi32(a[0], a[1]);
+  if constexpr (C == 2) return _mm512_add_epi32(_mm512_slli_epi32(a[0], kFineShift), a[1]);
+  const __m512i coarse = _mm512_add_epi32(a[0], a[1]), fine = _mm512_add_epi32(a[2], a[3]);
+  return _mm512_add_epi32(_mm512_slli_epi32(coarse, kFineShift), fine);
+}
+
+// Rows of x that one sweep over a block multiplies: their int32 sums for both weight rows stay
+// in registers. More rows take several sweeps over the block, its weights then in L1.
+constexpr int kSweepRows = 4;
+
+// Adds block b of step s for rows [m0, m0 + MR) of x to their float sums acc.
+template <int BITS, int MR>
+TESSERA_VNNI inline void sweep(const std::byte* c, const PreparedX& x, int64_t m0, int64_t chunk, int64_t dx_at,
+                               bool prefetch, const __m512 (&S)[kTileRows], __m512 (*acc)[kTileRows]) {
+  constexpr int C = kChains<BITS, kTileRows * MR>;
+  const int8_t* xc[MR];
+  for (int m = 0; m < MR; ++m) xc[m] = x.terms + (m0 + m) * x.term_stride + chunk * kChunkTermBytes<BITS>;
+  __m512i a[kTileRows][MR][C];
+  for (auto& row : a)
+    for (auto& pair : row)
+      for (auto& v : pair) v = _mm512_setzero_si512();
+  block_dots<BITS, MR>(c, xc, prefetch, a);
+  for (int m = 0; m < MR; ++m) {
+    const __m512 dx = _mm512_loadu_ps(x.dx + (m0 + m) * x.dx_stride + dx_at);
+    for (int r = 0; r < kTileRows; ++r)
+      acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sum<BITS, C>(a[r][m])), _mm512_mul_ps(S[r], dx), acc[m][r]);
+  }
+}
+
+// Where a tile reads and writes: rows [m0, m0 + MR) of x and y [M, N].
+struct Rows {
+  const PreparedX* x;
+  int64_t m0;
+  float* y;
+  int64_t N;
+};
+
+// y of the tile at p (weight rows n, n + 1) for MR rows of x. Every (weight row, x row) pair is
+// computed by the same operations in the same order whatever MR: a row of a batch gets exactly
+// the product of that row alone.
+template <int BITS, int MR>
+TESSERA_VNNI void tile(const Geometry& geo, ScaleType st, int64_t gs, const std::byte* p, int64_t n,
+                       const Rows& rows) {
+  const PreparedX& x = *rows.x;
   const int64_t blocks = gs / kBlock, params = scale_size(st) * kStepGroups;
-  __m512 acc[kTileRows];
-  for (auto& v : acc) v = _mm512_setzero_ps();
+  __m512 acc[MR][kTileRows];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm512_setzero_ps();
   for (int64_t s = 0; s < geo.steps; ++s, p += geo.step_bytes) {
     for (int64_t o = 0; o < kTileRows * geo.param_bytes; o += 64)
       _mm_prefetch(reinterpret_cast<const char*>(p + o + kPrefetchBytes), _MM_HINT_T0);
     __m512 S[kTileRows];
-    const __m512 sums = _mm512_loadu_ps(x.sums + s * kStepGroups);
-    for (int64_t r = 0; r < kTileRows; ++r) {
-      S[r] = load_params(p + r * geo.param_bytes, st);
-      acc[r] = _mm512_fmadd_ps(load_params(p + r * geo.param_bytes + params, st), sums, acc[r]);
+    for (int r = 0; r < kTileRows; ++r) {
+      const std::byte* pr = p + r * geo.param_bytes;
+      S[r] = load_params(pr, st);
+      const __m512 B = load_params(pr + params, st);
+      for (int m = 0; m < MR; ++m)
+        acc[m][r] = _mm512_fmadd_ps(B, _mm512_loadu_ps(x.sums + (rows.m0 + m) * x.sums_stride + s * kStepGroups),
+                                    acc[m][r]);
     }
     const std::byte* c = p + kTileRows * geo.param_bytes;
-    const int8_t* xc = x.terms + s * geo.chunks * X;
-    for (int64_t b = 0; b < blocks; ++b, c += BITS * kTileRows * 64, xc += BITS * X) {
-      __m512i a[kTileRows][4];
-      for (auto& row : a)
-        for (auto& v : row) v = _mm512_setzero_si512();
-      block_dots<BITS>(c, xc, a);
-      const __m512 dx = _mm512_loadu_ps(x.dx + (s * blocks + b) * kStepGroups);
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        const __m512i coarse = _mm512_add_epi32(a[r][0], a[r][1]), fine = _mm512_add_epi32(a[r][2], a[r][3]);
-        const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(coarse, kFineShift), fine);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(S[r], dx), acc[r]);
-      }
+    for (int64_t b = 0; b < blocks; ++b, c += BITS * kTileRows * 64) {
+      const int64_t chunk = s * geo.chunks + b * BITS, dx_at = (s * blocks + b) * kStepGroups;
+      constexpr int first = MR < kSweepRows ? MR : kSweepRows;
+      sweep<BITS, first>(c, x, rows.m0, chunk, dx_at, true, S, acc);
+      if constexpr (MR > kSweepRows) sweep<BITS, MR - kSweepRows>(c, x, rows.m0 + kSweepRows, chunk, dx_at, false, S, acc + kSweepRows);
     }
   }
-  for (int64_t r = 0; r < kTileRows; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+  for (int m = 0; m < MR; ++m)
+    for (int r = 0; r < kTileRows; ++r) rows.y[(rows.m0 + m) * rows.N + n + r] = _mm512_reduce_add_ps(acc[m][r]);
 }
 
-template <int BITS>
-void run_tiles(const float* x, const QuantizedMatrix& w, const std::byte* layout, float* y) {
-  const Geometry geo(w);
-  const PreparedX px = prepare_x(x, w, geo);
+template <int BITS, int MR>
+void run_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, const Rows& rows) {
+  static_assert(MR <= 2 * kSweepRows);
   parallel_for(w.rows / kTileRows, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
-      tile<BITS>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, px, y + t * kTileRows);
+      tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, rows);
   });
+}
+
+template <int BITS, int... MR>
+void run_passes(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+                std::integer_sequence<int, MR...>) {
+  const Geometry geo(w);
+  const PreparedX px = prepare_x<BITS>(x, M, w, geo);
+  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
+    const Rows rows{&px, m0, y, w.rows};
+    const int64_t mr = std::min(kMaxRows, M - m0);
+    ((mr == MR + 1 ? run_tiles<BITS, MR + 1>(geo, w, layout, rows) : void()), ...);
+  }
 }
 
 }  // namespace
@@ -252,9 +344,10 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   });
 }
 
-void gemv(const float* x, const QuantizedMatrix& w, const std::byte* layout, float* y) {
-  if (w.bits == 4) return run_tiles<4>(x, w, layout, y);
-  run_tiles<8>(x, w, layout, y);
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
+  if (M <= 0) return;
+  if (w.bits == 4) return run_passes<4>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
+  run_passes<8>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
 }
 
 }  // namespace tessera::cpu::qdecode

@@ -40,8 +40,17 @@ size_t layout_bytes(const QuantizedMatrix& w);
 // biases, on all threads.
 void write_layout(const QuantizedMatrix& w, std::byte* layout);
 
-// y [w.rows] = x [w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape, bits,
-// group size and scale type; its pointers are not read). x and y are float32.
-void gemv(const float* x, const QuantizedMatrix& w, const std::byte* layout, float* y);
+// Rows of x that one pass over the layout multiplies: each chunk of weights loaded serves them
+// all. gemv takes more in several passes.
+constexpr int64_t kMaxRows = 8;
+
+// Most rows of x for which quantized_matmul takes the decode layout rather than dequantizing
+// into a GEMM (bench/quantized_bench).
+constexpr int64_t kMaxProductRows = 16;
+
+// y [M, w.rows] = x [M, w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape,
+// bits, group size and scale type; its pointers are not read). x and y are contiguous float32.
+// Each row of y is exactly what that row of x alone gives.
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y);
 
 }  // namespace tessera::cpu::qdecode

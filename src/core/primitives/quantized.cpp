@@ -112,6 +112,11 @@ const std::byte* decode_layout(const array& w, const array& scales, const array&
 
 }  // namespace
 
+void prepare_decode_layout(const array& w, const array& scales, const array& biases, int group_size, int bits) {
+  PackedOperand packed(w, scales, biases, group_size, bits);
+  decode_layout(w, scales, biases, packed.matrix);
+}
+
 bool Quantize::is_equivalent(const Primitive& other) const {
   const auto* o = dynamic_cast<const Quantize*>(&other);
   return o && o->group_size_ == group_size_ && o->bits_ == bits_;
@@ -175,9 +180,10 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
                               : x.dtype() == float16 ? cpu::InputType::float16
                                                      : cpu::InputType::float32;
-  const std::byte* layout = transpose_ && M == 1 ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
+  const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::kMaxProductRows;
+  const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
   if (layout) {
-    cpu::qdecode::gemv(xf, w.matrix, layout, y);
+    cpu::qdecode::gemv(xf, M, w.matrix, layout, y);
   } else if (transpose_) {
     cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
   } else {

@@ -31,6 +31,10 @@ class Dequantize : public UnaryPrimitive {
   int bits_;
 };
 
+// Makes w's decode layout (the copy of W that products of few rows of x with W^T read), where
+// the CPU and w's shape take one. w, scales and biases are evaluated.
+void prepare_decode_layout(const array& w, const array& scales, const array& biases, int group_size, int bits);
+
 // (x, packed, scales, biases) -> x · W^T (transpose) or x · W.
 class QuantizedMatmul : public UnaryPrimitive {
  public:

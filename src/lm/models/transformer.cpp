@@ -4,6 +4,7 @@
 #include "tessera/fast.h"
 #include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/nn/activations.h"
+#include "tessera/nn/quantized.h"
 #include "tessera/ops.h"
 #include "tessera/random.h"
 #include "tessera/transforms.h"
@@ -341,6 +342,12 @@ array TransformerLM::operator()(const array& tokens, Cache* cache) {
     logits = softcap(logits, *args_.final_logit_softcapping);
   }
   return logits;
+}
+
+void TransformerLM::prepare_decoding() {
+  Model::prepare_decoding();
+  if (lm_head_) return;
+  if (auto* table = dynamic_cast<nn::QuantizedEmbedding*>(&model_->embed_tokens())) table->prepare_decoding();
 }
 
 nn::ParameterMap TransformerLM::sanitize(nn::ParameterMap weights) const {
