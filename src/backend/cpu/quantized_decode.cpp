@@ -29,8 +29,10 @@ constexpr int64_t kBlock = 32;
 constexpr int kFineShift = 8;
 constexpr float kFineSteps = 1 << kFineShift;
 // How far ahead of its loads a tile prefetches: the layout is one stream per tile, and tiles
-// follow each other, so prefetching a fixed distance ahead runs across tiles.
-constexpr int64_t kPrefetchBytes = 4096;
+// follow each other, so prefetching a fixed distance ahead runs across tiles. A 512 MB 4-bit
+// matrix against a ~83 GB/s probe: 62, 69, 73 and 70 GB/s at 2, 4, 8 and 16 KiB (8-bit: 59, 67,
+// 72, 67); at ~50 GB/s 4 and 8 KiB are equal.
+constexpr int64_t kPrefetchBytes = 8192;
 
 int64_t scale_size(ScaleType t) { return t == ScaleType::float32 ? 4 : 2; }
 
