@@ -3,6 +3,8 @@
 // kernel hands over to dequantize + GEMM) and prefill (M = 512) in GFLOP/s. 512 x 2048 is a
 // key/value projection of a 1B model: there the per-call cost shows. The 64 MB matrices (rows of
 // 2048 and 8192 elements) do not fit in the cache: they measure the decode kernel from DRAM.
+// 4- and 8-bit matrices of these shapes take the decode layout (quantized_decode.h), made by the
+// first iteration; up to 16 rows of x are read from it.
 //   build/bench/quantized_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
