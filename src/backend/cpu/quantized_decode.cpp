@@ -290,6 +290,12 @@ template <int BITS, int MR>
 void run_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, const Rows& rows) {
   static_assert(MR <= 2 * kSweepRows);
   parallel_for(w.rows / kTileRows, 1, [&](int64_t t0, int64_t t1) {
+    // The tiles prefetch kPrefetchBytes ahead of their loads; the first kPrefetchBytes of the
+    // range are requested here at once rather than one miss at a time (1B 4-bit model at ~50 GB/s:
+    // tg128 +1.3 %, five alternations of five).
+    const std::byte* begin = layout + t0 * geo.tile_bytes;
+    const int64_t head = std::min(kPrefetchBytes, (t1 - t0) * geo.tile_bytes);
+    for (int64_t o = 0; o < head; o += 64) _mm_prefetch(reinterpret_cast<const char*>(begin + o), _MM_HINT_T0);
     for (int64_t t = t0; t < t1; ++t)
       tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, rows);
   });
