@@ -69,7 +69,6 @@ constexpr int64_t kChunkTermBytes = kTerms<BITS> * (BITS == 4 ? 128 : 64);
 // chunk's weight vectors (in the order coarse, fine); per row, step and block of 32 elements of
 // each group the 16 lanes' scale dx; the float sums of every group.
 struct PreparedX {
-  std::unique_ptr<void, decltype(&std::free)> storage{nullptr, &std::free};
   int64_t term_stride, dx_stride, sums_stride;  // per row of x, in elements
   int8_t* terms;
   float* dx;
@@ -129,6 +128,20 @@ TESSERA_VNNI void prepare_block(const float* x, int64_t gs, int64_t chunks, int6
   }
 }
 
+// A 64-byte aligned buffer of at least `bytes`, the calling thread's, reused by its next call:
+// decoding prepares x a hundred times per token.
+void* scratch(size_t bytes) {
+  thread_local std::unique_ptr<void, decltype(&std::free)> buffer{nullptr, &std::free};
+  thread_local size_t capacity = 0;
+  if (capacity < bytes) {
+    capacity = 0;
+    buffer.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (!buffer) throw std::bad_alloc();
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
 template <int BITS>
 PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
   const int64_t K = w.cols;
@@ -137,9 +150,7 @@ PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const G
   px.dx_stride = K / kBlock;
   px.sums_stride = geo.groups;
   const size_t bytes = M * (px.term_stride + (px.dx_stride + px.sums_stride) * sizeof(float));
-  px.storage.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-  if (!px.storage) throw std::bad_alloc();
-  px.terms = static_cast<int8_t*>(px.storage.get());
+  px.terms = static_cast<int8_t*>(scratch(bytes));
   px.dx = reinterpret_cast<float*>(px.terms + M * px.term_stride);
   px.sums = px.dx + M * px.dx_stride;
   std::fill_n(px.sums, M * px.sums_stride, 0.0f);

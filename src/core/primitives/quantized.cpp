@@ -165,17 +165,19 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& x = inputs[0];
   const int64_t K = x.shape(-1);
   const int64_t M = K == 0 ? 0 : static_cast<int64_t>(x.size()) / K;
-  std::vector<float> x_copy;
+  // Float32 copies of x and y, kept per thread: decoding calls this a hundred times per token,
+  // and fresh heap blocks each time cost more than the copies.
+  thread_local std::vector<float> x_copy, y_copy;
   const float* xf = nullptr;
   if (x.dtype() == float32 && x.flags().row_contiguous) {
     xf = x.data<float>();
   } else {
-    x_copy.resize(x.size());
+    if (x_copy.size() < x.size()) x_copy.resize(x.size());
     detail::copy_out(x, x_copy.data(), float32);
     xf = x_copy.data();
   }
-  std::vector<float> y_copy;
-  float* y = out.dtype() == float32 ? out.data<float>() : (y_copy.resize(out.size()), y_copy.data());
+  if (out.dtype() != float32 && y_copy.size() < out.size()) y_copy.resize(out.size());
+  float* y = out.dtype() == float32 ? out.data<float>() : y_copy.data();
   PackedOperand w(inputs[1], inputs[2], inputs[3], group_size_, bits_);
   const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
                               : x.dtype() == float16 ? cpu::InputType::float16
