@@ -54,9 +54,11 @@ struct Geometry {
 
 // How many int8 terms carry each element of x. With 8-bit weights two (coarse + fine / 256, as
 // quantized_int8.h): one term would add an error as large as the weights' own. With 4-bit weights
-// one, as llama.cpp's Q8_0 activations: its error (at most 1/254 of the block's largest |x|) is a
-// small part of the weights' (1/30 of each group's range), and the second term doubled the dot
-// products that bound batched decoding.
+// one, as llama.cpp's Q8_0 activations (at most 1/254 of the block's largest |x|), and half the
+// dot products, which bound batched decoding. Measured on a 512 x 2048 product of normal
+// weights (group size 64): the rms error of the 4-bit weights is 8.9 % of the product, that of
+// one int8 term of x 1.5 % (2.7 % with eight activations 20x the others), which adds 1.4 % (4 %)
+// to the total in quadrature; two terms: 0.006 %.
 template <int BITS>
 constexpr int kTerms = BITS == 4 ? 1 : 2;
 
