@@ -1,5 +1,6 @@
 #include "core/caching_allocator.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,20 @@ size_t physical_memory() {
 }
 
 BlockHeader* header_of(void* ptr) { return reinterpret_cast<BlockHeader*>(static_cast<char*>(ptr) - kHeader); }
+
+// Asks for transparent huge pages over the 2 MiB-aligned interior of a large block. The large
+// blocks are weights laid out or copied for decoding, caches and activations, which kernels
+// stream: with 4 KiB pages every page of a stream costs a TLB miss (the bf16 GEMVs of a 1B
+// model read 76 GB/s from huge pages against 67-70 from 4 KiB pages at an ~80 GB/s probe), and
+// first-touching the blocks costs 512 times the page faults (loading a 1B 8-bit model's decode
+// layouts: 1.6 -> 0.4 s). Where the kernel leaves huge pages off, the advice is ignored.
+void advise_huge_pages(void* block, size_t size) {
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  if (size < 2 * kHugePage) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(block) + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(block) + size) & ~(kHugePage - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 
 }  // namespace
 
@@ -70,6 +85,7 @@ void* CachingAllocator::malloc(size_t size) {
     raw = std::aligned_alloc(kAlignment, kHeader + cls);
   }
   if (raw == nullptr) throw std::bad_alloc();
+  advise_huge_pages(raw, kHeader + cls);
   static_cast<BlockHeader*>(raw)->size_class = cls;
   active_ += cls;
   peak_ = std::max(peak_, active_);

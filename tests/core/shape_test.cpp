@@ -313,3 +313,18 @@ TEST(Shape, LargeTransposedCopies) {
     for (int j = 0; j < 64; ++j) ASSERT_EQ(hv[i * 64 + j], static_cast<float>(tx::bfloat16_t(j * 96.0f + i)));
   }
 }
+
+// A contiguous copy large enough to be split over the threads (in pieces of 1 MiB) copies every
+// element into a new buffer, for 2- and 4-byte types and a length that leaves a short last piece.
+TEST(Shape, LongContiguousCopyIsExact) {
+  for (tx::Dtype dtype : {tx::bfloat16, tx::float32}) {
+    const int n = (3 << 20) / 2 + 77;
+    tx::array a = tx::astype(tx::arange(0, n, 1), dtype);
+    a.eval();
+    tx::array b = tx::copy(a);
+    b.eval();
+    EXPECT_NE(b.data<void>(), a.data<void>());
+    EXPECT_EQ(tx::astype(a, tx::float32).to_vector<float>(), tx::astype(b, tx::float32).to_vector<float>())
+        << tx::to_string(dtype);
+  }
+}

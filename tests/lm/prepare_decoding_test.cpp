@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <string>
+
 #include "backend/cpu/quantized_decode.h"
 #include "tessera/lm/model.h"
 #include "tessera/memory.h"
@@ -15,7 +18,18 @@ namespace tessera::lm {
 namespace {
 
 // A llama whose every matrix takes the decode layout at group size 32 (16 groups per row).
+std::shared_ptr<Model> float_llama(bool tied);
+
 std::shared_ptr<Model> quantized_llama(bool tied) {
+  std::shared_ptr<Model> model = float_llama(tied);
+  nn::quantize(*model, 32, 4);
+  std::vector<array> parameters;
+  for (auto& [name, p] : model->parameters()) parameters.push_back(p);
+  eval(parameters);
+  return model;
+}
+
+std::shared_ptr<Model> float_llama(bool tied) {
   const nlohmann::json config = {
       {"model_type", "llama"},         {"hidden_size", 512},         {"intermediate_size", 1024},
       {"num_attention_heads", 8},      {"num_key_value_heads", 2},   {"num_hidden_layers", 2},
@@ -26,7 +40,6 @@ std::shared_ptr<Model> quantized_llama(bool tied) {
   nn::ParameterMap weights;
   for (auto& [name, p] : model->parameters()) weights.emplace(name, random::normal(p.shape(), float32, 0.0f, 0.05f));
   model->update(weights);
-  nn::quantize(*model, 32, 4);
   std::vector<array> parameters;
   for (auto& [name, p] : model->parameters()) parameters.push_back(p);
   eval(parameters);
@@ -70,6 +83,31 @@ TEST(PrepareDecoding, MakesEveryLayoutOnceAndTheFirstTokenNone) {
       EXPECT_TRUE(all(isfinite(logits)).item<bool>());
     }
     EXPECT_LE(get_active_memory(), prepared) << "the first token made a layout, tied " << tied;
+  }
+}
+
+// Float weights are copied (out of a mapped file, onto huge pages): every projection, and the
+// embedding table only where it is the output head; the logits do not change.
+TEST(PrepareDecoding, CopiesFloatMatricesAndKeepsTheLogits) {
+  for (bool tied : {false, true}) {
+    std::shared_ptr<Model> model = float_llama(tied);
+    std::map<std::string, const void*> before;
+    for (auto& [name, p] : model->parameters()) before[name] = p.data<void>();
+    array tokens = reshape(array({7, 9, 3}), {1, 3});
+    array logits = (*model)(tokens);
+    eval(logits);
+    model->prepare_decoding();
+    for (auto& [name, p] : model->parameters()) {
+      const bool matrix = name.ends_with("_proj.weight") || name == "lm_head.weight" ||
+                          (tied && name == "model.embed_tokens.weight");
+      if (matrix) {
+        EXPECT_NE(p.data<void>(), before[name]) << name << " tied " << tied;
+      } else {
+        EXPECT_EQ(p.data<void>(), before[name]) << name << " tied " << tied;
+      }
+    }
+    array again = (*model)(tokens);
+    EXPECT_EQ(logits.to_vector<float>(), again.to_vector<float>()) << "tied " << tied;
   }
 }
 

@@ -6,8 +6,6 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -345,13 +343,6 @@ size_t layout_bytes(const QuantizedMatrix& w) {
 
 void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   const Geometry geo(w);
-  // The layout is written once into fresh memory and then streamed: with transparent huge pages
-  // one fault maps 2 MiB instead of 4 KiB, and one TLB entry covers as much (1B 8-bit model:
-  // load 1.5-1.7 -> 0.4 s; tg at ~86 GB/s 45.5 -> 47.8 t/s, 4-bit 81 -> 89 t/s).
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(layout) + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(layout) + layout_bytes(w)) & ~(kHugePage - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
   const int64_t size = scale_size(w.scale_type), words = w.words_per_row();
   const auto* scales = static_cast<const std::byte*>(w.scales);
   const auto* biases = static_cast<const std::byte*>(w.biases);
