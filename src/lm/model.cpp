@@ -2,8 +2,6 @@
 
 #include "lm/models/architectures.h"
 #include "tessera/nn/quantized.h"
-#include "tessera/memory.h"
-#include "tessera/ops.h"
 
 #include <stdexcept>
 
@@ -63,26 +61,11 @@ nn::ParameterMap Model::sanitize(nn::ParameterMap weights) const {
 void Model::prepare_decoding() { prepare_decoding_with(nullptr); }
 
 void Model::prepare_decoding_with(const nn::Module* head_table) {
-  nn::ParameterMap copies;
   for (auto& [name, module] : named_modules()) {
     if (auto* linear = dynamic_cast<nn::QuantizedLinear*>(module.get())) linear->prepare_decoding();
-    if (auto* linear = dynamic_cast<nn::Linear*>(module.get())) copies.emplace(name + ".weight", copy(linear->weight()));
-    if (module.get() != head_table) continue;
-    if (auto* quantized = dynamic_cast<nn::QuantizedEmbedding*>(module.get())) {
-      quantized->prepare_decoding();
-    } else if (auto* table = dynamic_cast<nn::Embedding*>(module.get())) {
-      copies.emplace(name + ".weight", copy(table->weight()));
-    }
+    auto* table = dynamic_cast<nn::QuantizedEmbedding*>(module.get());
+    if (table && module.get() == head_table) table->prepare_decoding();
   }
-  // Large models stay mapped: a copy as large as memory allows would push the page cache (and
-  // the file's pages it is read from) out on the way.
-  size_t bytes = 0;
-  for (auto& [name, w] : copies) bytes += w.nbytes();
-  if (copies.empty() || bytes > get_memory_limit() / 4) return;
-  std::vector<array> evaluated;
-  for (auto& [name, w] : copies) evaluated.push_back(w);
-  eval(evaluated);
-  update(copies);
 }
 
 }  // namespace tessera::lm

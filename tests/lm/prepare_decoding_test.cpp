@@ -86,29 +86,13 @@ TEST(PrepareDecoding, MakesEveryLayoutOnceAndTheFirstTokenNone) {
   }
 }
 
-// Float weights are copied (out of a mapped file, onto huge pages): every projection, and the
-// embedding table only where it is the output head; the logits do not change.
-TEST(PrepareDecoding, CopiesFloatMatricesAndKeepsTheLogits) {
-  for (bool tied : {false, true}) {
-    std::shared_ptr<Model> model = float_llama(tied);
-    std::map<std::string, const void*> before;
-    for (auto& [name, p] : model->parameters()) before[name] = p.data<void>();
-    array tokens = reshape(array({7, 9, 3}), {1, 3});
-    array logits = (*model)(tokens);
-    eval(logits);
-    model->prepare_decoding();
-    for (auto& [name, p] : model->parameters()) {
-      const bool matrix = name.ends_with("_proj.weight") || name == "lm_head.weight" ||
-                          (tied && name == "model.embed_tokens.weight");
-      if (matrix) {
-        EXPECT_NE(p.data<void>(), before[name]) << name << " tied " << tied;
-      } else {
-        EXPECT_EQ(p.data<void>(), before[name]) << name << " tied " << tied;
-      }
-    }
-    array again = (*model)(tokens);
-    EXPECT_EQ(logits.to_vector<float>(), again.to_vector<float>()) << "tied " << tied;
-  }
+// Float weights stay where they are (mapped, for a loaded model).
+TEST(PrepareDecoding, LeavesFloatWeightsInPlace) {
+  std::shared_ptr<Model> model = float_llama(/*tied=*/true);
+  std::map<std::string, const void*> before;
+  for (auto& [name, p] : model->parameters()) before[name] = p.data<void>();
+  model->prepare_decoding();
+  for (auto& [name, p] : model->parameters()) EXPECT_EQ(p.data<void>(), before[name]) << name;
 }
 
 }  // namespace

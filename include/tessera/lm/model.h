@@ -43,12 +43,9 @@ class Model : public nn::Module {
   // rotary inv_freq, ties the head to the embeddings, stacks MoE experts, ...).
   virtual nn::ParameterMap sanitize(nn::ParameterMap weights) const;
 
-  // Readies the weights that decoding streams: quantized ones get their decode layout now rather
-  // than on the first tokens (their size again in memory), float ones are copied out of the
-  // mapped file into memory on huge pages, where the GEMVs stream them 10-15 % faster at high
-  // bandwidth (the file's pages are then only page cache), unless they take more than a quarter
-  // of the memory limit. Every Linear and QuantizedLinear, and an embedding table that is the
-  // output head.
+  // Lays quantized weights out for decoding now rather than on the first tokens (their size again
+  // in memory): every QuantizedLinear, and a quantized embedding table that is the output head.
+  // Float weights stay mapped.
   virtual void prepare_decoding();
 
  protected:
