@@ -21,9 +21,7 @@ array dequantize(const array& w, const array& scales, const array& biases, int g
 // x [..., K] times the quantized 2-D matrix: with `transpose`, w holds [N, K] and the result is
 // x · W^T [..., N] (the Linear layout); without, w holds [K, N] and the result is x · W.
 // Differentiable with respect to x. On CPUs with AVX-512 VNNI, few rows of x (decoding) times
-// 4- or 8-bit W^T round x per block of 32 elements: to steps of 2^-15 of the block's largest |x|
-// (two int8 terms), or of 2^-7 (one int8 term, as llama.cpp's Q8_0 activations) where W^T is
-// 4-bit in the CPU's decode layout.
+// 4- or 8-bit W^T round x to steps of 2^-15 of the largest |x| in each block of 32 elements.
 array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4, StreamOrDevice s = {});
 

@@ -62,11 +62,6 @@ void expect_within(const array& got, const array& want, const array& bound, cons
   for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], b[i]) << what << " element " << i;
 }
 
-// The decode layout rounds x to one int8 term per block of 32 at 4 bits, to two at 8 bits.
-array activation_bound(const array& x, const array& wd, int bits) {
-  return testing::int8_activation_bound(x, wd, bits == 4 ? 1.0f : 256.0f);
-}
-
 class QuantizedDecode : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -86,7 +81,7 @@ TEST_F(QuantizedDecode, OneRowMatchesTheFloatProductForEveryWidthGroupSizeAndSca
         array wd = dequantized(wt, gs, bits);
         array got = astype(quantized_matmul(x, wt.w, wt.scales, wt.biases, true, gs, bits), float32);
         // Products in 16-bit types round once more at the end.
-        array bound = activation_bound(x, wd, bits) +
+        array bound = testing::int8_activation_bound(x, wd) +
                       (dtype == float32 ? array(0.0f) : abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f));
         expect_within(got, matmul(x, transpose(wd)), bound, describe(bits, gs, dtype));
       }
@@ -94,30 +89,33 @@ TEST_F(QuantizedDecode, OneRowMatchesTheFloatProductForEveryWidthGroupSizeAndSca
   }
 }
 
-// At 8 bits both layouts round x the same way: the products differ by float summation order only.
-TEST_F(QuantizedDecode, EightBitAgreesWithTheKernelInMlxLayout) {
+// Both layouts round x the same way: the products differ by float summation order only.
+TEST_F(QuantizedDecode, AgreesWithTheKernelInMlxLayout) {
+  for (int bits : {4, 8}) {
   for (int gs : {32, 64, 128}) {
     const int64_t N = 10, K = 3 * 16 * gs;
-    Weights wt = make_weights(N, K, gs, 8, bfloat16, static_cast<uint32_t>(gs));
-    const cpu::QuantizedMatrix m = matrix(wt, K, gs, 8);
+    Weights wt = make_weights(N, K, gs, bits, bfloat16, static_cast<uint32_t>(gs + bits));
+    const cpu::QuantizedMatrix m = matrix(wt, K, gs, bits);
     std::vector<std::byte> storage(cpu::qdecode::layout_bytes(m) + 64);
     auto* layout = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) / 64 * 64);
     cpu::qdecode::write_layout(m, layout);
-    const std::vector<float> x = x_row(K, static_cast<uint32_t>(gs + 1)).to_vector<float>();
+    const std::vector<float> x = x_row(K, static_cast<uint32_t>(gs + bits)).to_vector<float>();
     std::vector<float> got(N), want(N);
     cpu::qdecode::gemv(x.data(), 1, m, layout, got.data());
     cpu::qint8::gemv(x.data(), 1, m, want.data());
     const std::vector<float> magnitude =
-        matmul(abs(array(x, {1, K}, float32)), transpose(abs(dequantized(wt, gs, 8)))).to_vector<float>();
+        matmul(abs(array(x, {1, K}, float32)), transpose(abs(dequantized(wt, gs, bits)))).to_vector<float>();
     for (int64_t n = 0; n < N; ++n)
-      EXPECT_NEAR(got[n], want[n], magnitude[n] * 2e-6f) << describe(8, gs, bfloat16) << " row " << n;
+      EXPECT_NEAR(got[n], want[n], magnitude[n] * 2e-6f) << describe(bits, gs, bfloat16) << " row " << n;
+  }
   }
 }
 
 // A row of a batch gets exactly what it gets alone, at every batch size that takes the layout
-// (past 8 in several passes), so batched generation follows each sequence's own tokens.
+// (8-bit weights; past 8 rows in several passes), so batched generation follows each sequence's
+// own tokens.
 TEST_F(QuantizedDecode, EachRowOfABatchIsExactlyItsOwnProduct) {
-  for (int bits : {4, 8}) {
+  for (int bits : {8}) {
     const int64_t N = 14, K = 16 * 64;
     Weights wt = make_weights(N, K, 64, bits, bfloat16, static_cast<uint32_t>(bits + 3));
     array wd = dequantized(wt, 64, bits);
@@ -127,7 +125,7 @@ TEST_F(QuantizedDecode, EachRowOfABatchIsExactlyItsOwnProduct) {
       array x(v, {M, K}, float32);
       array batch = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, bits);
       expect_within(astype(batch, float32), matmul(x, transpose(wd)),
-                    activation_bound(x, wd, bits) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f),
+                    testing::int8_activation_bound(x, wd) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f),
                     describe(bits, 64, bfloat16) + " M " + std::to_string(M));
       const std::vector<float> rows = astype(batch, float32).to_vector<float>();
       for (int64_t m = 0; m < M; ++m) {
@@ -153,9 +151,9 @@ TEST_F(QuantizedDecode, FollowsTheScalesAndBiasesItIsGiven) {
   array wd2 = dequantize(wt.w, scales2, biases2, 64, 4);
   for (int round = 0; round < 2; ++round) {
     array y1 = quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4);
-    expect_within(y1, matmul(x, transpose(wd)), activation_bound(x, wd, 4), "first scales");
+    expect_within(y1, matmul(x, transpose(wd)), testing::int8_activation_bound(x, wd), "first scales");
     array y2 = quantized_matmul(x, wt.w, scales2, biases2, true, 64, 4);
-    expect_within(y2, matmul(x, transpose(wd2)), activation_bound(x, wd2, 4), "second scales");
+    expect_within(y2, matmul(x, transpose(wd2)), testing::int8_activation_bound(x, wd2), "second scales");
   }
 }
 
@@ -170,7 +168,7 @@ TEST_F(QuantizedDecode, ViewsAndOddRowCountsGiveTheSameProducts) {
     array b = slice(wt.biases, {r0, 0}, {r1, wt.biases.shape(1)});
     array wd = dequantize(w, astype(s, float32), astype(b, float32), 32, 8);
     array got = astype(quantized_matmul(x, w, s, b, true, 32, 8), float32);
- array bound = activation_bound(x, wd, 8) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f);
+    array bound = testing::int8_activation_bound(x, wd) + abs(matmul(x, transpose(wd))) * array(1.0f / 128.0f);
     expect_within(got, matmul(x, transpose(wd)), bound, "rows " + std::to_string(r0) + "-" + std::to_string(r1));
   }
 }

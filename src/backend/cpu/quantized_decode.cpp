@@ -6,12 +6,12 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
-#include <algorithm>
 
 #include "backend/cpu/streaming_for.h"
 
@@ -52,20 +52,15 @@ struct Geometry {
         tile_bytes(steps * step_bytes) {}
 };
 
-// How many int8 terms carry each element of x. With 8-bit weights two (coarse + fine / 256, as
-// quantized_int8.h): one term would add an error as large as the weights' own. With 4-bit weights
-// one, as llama.cpp's Q8_0 activations (at most 1/254 of the block's largest |x|), and half the
-// dot products, which bound batched decoding. Measured on a 512 x 2048 product of normal
-// weights (group size 64): the rms error of the 4-bit weights is 8.9 % of the product, that of
-// one int8 term of x 1.5 % (2.7 % with eight activations 20x the others), which adds 1.4 % (4 %)
-// to the total in quadrature; two terms: 0.006 %.
-template <int BITS>
-constexpr int kTerms = BITS == 4 ? 1 : 2;
-
+// Each element of x is carried by two int8 terms, coarse + fine / 256 (as quantized_int8.h), so
+// that products stay within float tolerance of the float product. One term (llama.cpp's Q8_0
+// activations) would halve the dot products but, measured on a 512 x 2048 product of normal
+// weights at 4 bits (group size 64), leaves an rms error of 1.5 % of the product (2.7 % with
+// eight activations 20x the others) against 0.006 % with two.
 // Bytes of x's terms per chunk: per term one vector of the low nibbles' elements and one of the
 // high nibbles' at 4 bits, one vector at 8 bits. One byte per element and term either way.
 template <int BITS>
-constexpr int64_t kChunkTermBytes = kTerms<BITS> * (BITS == 4 ? 128 : 64);
+constexpr int64_t kChunkTermBytes = 2 * (BITS == 4 ? 128 : 64);
 
 // Rows of x prepared for the kernel: per row, step and chunk the int8 terms that multiply the
 // chunk's weight vectors (in the order coarse, fine); per row, step and block of 32 elements of
@@ -77,12 +72,11 @@ struct PreparedX {
   float* sums;
 };
 
-// Rounds 16 elements t (x / dx) to int8 terms: coarse = round(t), and with two terms
+// Rounds 16 elements t (x / dx) to two int8 terms: coarse = round(t) and
 // fine = round((t - coarse) * kFineSteps) saturated.
-TESSERA_VNNI void split(__m512 t, int terms, uint32_t coarse[4], uint32_t fine[4]) {
+TESSERA_VNNI void split(__m512 t, uint32_t coarse[4], uint32_t fine[4]) {
   const __m512 rounded = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(coarse), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(rounded)));
-  if (terms == 1) return;
   const __m512 rest = _mm512_mul_ps(_mm512_sub_ps(t, rounded), _mm512_set1_ps(kFineSteps));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(fine), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(rest)));
 }
@@ -97,35 +91,34 @@ void put_dwords(const uint32_t (&dwords)[4], int8_t* chunk0, int64_t chunk_strid
 template <int BITS>
 TESSERA_VNNI void prepare_block(const float* x, int64_t gs, int64_t chunks, int64_t g, int64_t b, int8_t* terms,
                                 float* dx, float* sums) {
-  constexpr int T = kTerms<BITS>;
   constexpr int64_t X = kChunkTermBytes<BITS>;
   const int64_t s = g / kStepGroups, lane = g % kStepGroups, blocks = gs / kBlock;
   const float* xb = x + g * gs + b * kBlock;
   const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
   const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-  dx[(s * blocks + b) * kStepGroups + lane] = T == 2 ? amax / 127.0f / kFineSteps : amax / 127.0f;
+  dx[(s * blocks + b) * kStepGroups + lane] = amax / 127.0f / kFineSteps;
   sums[g] += _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
   const __m512 t0 = _mm512_mul_ps(v0, inv), t1 = _mm512_mul_ps(v1, inv);
   // The block's first chunk: a dword holds 8 elements at 4 bits, 4 at 8 bits.
   int8_t* chunk0 = terms + (s * chunks + b * BITS) * X;
-  constexpr int64_t fine_at = X / T;
+  constexpr int64_t fine_at = X / 2;
   uint32_t coarse[4], fine[4];
   if constexpr (BITS == 4) {
     // Byte k of a dword multiplies element 2k (low nibble) or 2k + 1 (high nibble).
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    split(_mm512_permutex2var_ps(t0, even, t1), T, coarse, fine);
+    split(_mm512_permutex2var_ps(t0, even, t1), coarse, fine);
     put_dwords(coarse, chunk0, X, 0, lane);
-    if (T == 2) put_dwords(fine, chunk0, X, fine_at, lane);
-    split(_mm512_permutex2var_ps(t0, odd, t1), T, coarse, fine);
+    put_dwords(fine, chunk0, X, fine_at, lane);
+    split(_mm512_permutex2var_ps(t0, odd, t1), coarse, fine);
     put_dwords(coarse, chunk0, X, 64, lane);
-    if (T == 2) put_dwords(fine, chunk0, X, fine_at + 64, lane);
+    put_dwords(fine, chunk0, X, fine_at + 64, lane);
   } else {
     for (int h = 0; h < 2; ++h) {
-      split(h == 0 ? t0 : t1, T, coarse, fine);
+      split(h == 0 ? t0 : t1, coarse, fine);
       put_dwords(coarse, chunk0 + 4 * h * X, X, 0, lane);
-      if (T == 2) put_dwords(fine, chunk0 + 4 * h * X, X, fine_at, lane);
+      put_dwords(fine, chunk0 + 4 * h * X, X, fine_at, lane);
     }
   }
 }
@@ -148,7 +141,7 @@ template <int BITS>
 PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
   const int64_t K = w.cols;
   PreparedX px;
-  px.term_stride = kTerms<BITS> * K;
+  px.term_stride = 2 * K;
   px.dx_stride = K / kBlock;
   px.sums_stride = geo.groups;
   const size_t bytes = M * (px.term_stride + (px.dx_stride + px.sums_stride) * sizeof(float));
@@ -172,18 +165,18 @@ TESSERA_VNNI inline __m512 load_params(const std::byte* p, ScaleType t) {
                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// Independent int32 sums per weight row and row of x, so that the dot products do not wait on
-// each other: at 4 bits the low and the high nibbles (times the terms); at 8 bits the terms, and
-// with few rows also even and odd chunks. The split changes no result: int32 sums are exact.
-template <int BITS, int PAIRS>
-constexpr int kChains = BITS == 4 ? 2 * kTerms<BITS> : kTerms<BITS> * (PAIRS <= 2 ? 2 : 1);
+// Independent int32 sums per (weight row, x row) pair, so that the dot products do not wait on
+// each other: the two terms apart, and with few pairs also the low and high nibbles (4 bits) or
+// even and odd chunks (8 bits). The split changes no result: int32 sums are exact.
+template <int PAIRS>
+constexpr int kChains = PAIRS <= 2 ? 4 : 2;
 
 // The int32 sums of one block of 32 elements (BITS chunks from c) for both weight rows of a tile
 // and MR rows of x.
 template <int BITS, int MR>
 TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* const* xc, bool prefetch,
-                                    __m512i (&a)[kTileRows][MR][kChains<BITS, kTileRows * MR>]) {
-  constexpr int C = kChains<BITS, kTileRows * MR>;
+                                    __m512i (&a)[kTileRows][MR][kChains<kTileRows * MR>]) {
+  constexpr int C = kChains<kTileRows * MR>;
   constexpr int64_t X = kChunkTermBytes<BITS>;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
 #pragma GCC unroll 8
@@ -204,16 +197,19 @@ TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* const* xc,
 #pragma GCC unroll 4
     for (int m = 0; m < MR; ++m) {
       const int8_t* t = xc[m] + i * X;
+      constexpr int per_term = C / 2;
       if constexpr (BITS == 4) {
-        static_assert(kTerms<4> == 1);
-        const __m512i x_lo = _mm512_load_si512(t), x_hi = _mm512_load_si512(t + 64);
+        // The coarse terms of the low and high nibbles, then the fine ones.
+        const __m512i c_lo = _mm512_load_si512(t), c_hi = _mm512_load_si512(t + 64);
+        const __m512i f_lo = _mm512_load_si512(t + 128), f_hi = _mm512_load_si512(t + 192);
         for (int r = 0; r < kTileRows; ++r) {
-          a[r][m][0] = _mm512_dpbusd_epi32(a[r][m][0], lo[r], x_lo);
-          a[r][m][1] = _mm512_dpbusd_epi32(a[r][m][1], hi[r], x_hi);
+          a[r][m][0] = _mm512_dpbusd_epi32(a[r][m][0], lo[r], c_lo);
+          a[r][m][per_term - 1] = _mm512_dpbusd_epi32(a[r][m][per_term - 1], hi[r], c_hi);
+          a[r][m][per_term] = _mm512_dpbusd_epi32(a[r][m][per_term], lo[r], f_lo);
+          a[r][m][C - 1] = _mm512_dpbusd_epi32(a[r][m][C - 1], hi[r], f_hi);
         }
       } else {
         const __m512i coarse = _mm512_load_si512(t), fine = _mm512_load_si512(t + 64);
-        constexpr int per_term = C / 2;
         const int k = i % per_term;
         for (int r = 0; r < kTileRows; ++r) {
           a[r][m][k] = _mm512_dpbusd_epi32(a[r][m][k], lo[r], coarse);
@@ -225,9 +221,8 @@ TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* const* xc,
 }
 
 // A block's int32 sums as one int32 per lane: coarse + fine / kFineSteps in units of dx.
-template <int BITS, int C>
+template <int C>
 TESSERA_VNNI inline __m512i block_sum(const __m512i (&a)[C]) {
-  if constexpr (BITS == 4) return _mm512_add_epi32(a[0], a[1]);
   if constexpr (C == 2) return _mm512_add_epi32(_mm512_slli_epi32(a[0], kFineShift), a[1]);
   const __m512i coarse = _mm512_add_epi32(a[0], a[1]), fine = _mm512_add_epi32(a[2], a[3]);
   return _mm512_add_epi32(_mm512_slli_epi32(coarse, kFineShift), fine);
@@ -241,7 +236,7 @@ constexpr int kSweepRows = 4;
 template <int BITS, int MR>
 TESSERA_VNNI inline void sweep(const std::byte* c, const PreparedX& x, int64_t m0, int64_t chunk, int64_t dx_at,
                                bool prefetch, const __m512 (&S)[kTileRows], __m512 (*acc)[kTileRows]) {
-  constexpr int C = kChains<BITS, kTileRows * MR>;
+  constexpr int C = kChains<kTileRows * MR>;
   const int8_t* xc[MR];
   for (int m = 0; m < MR; ++m) xc[m] = x.terms + (m0 + m) * x.term_stride + chunk * kChunkTermBytes<BITS>;
   __m512i a[kTileRows][MR][C];
@@ -252,7 +247,7 @@ TESSERA_VNNI inline void sweep(const std::byte* c, const PreparedX& x, int64_t m
   for (int m = 0; m < MR; ++m) {
     const __m512 dx = _mm512_loadu_ps(x.dx + (m0 + m) * x.dx_stride + dx_at);
     for (int r = 0; r < kTileRows; ++r)
-      acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sum<BITS, C>(a[r][m])), _mm512_mul_ps(S[r], dx), acc[m][r]);
+      acc[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_sum<C>(a[r][m])), _mm512_mul_ps(S[r], dx), acc[m][r]);
   }
 }
 
@@ -336,6 +331,8 @@ bool supports(const QuantizedMatrix& w) {
   return cpu && (w.bits == 4 || w.bits == 8) && group_size && w.rows > 0 && w.rows % kTileRows == 0 &&
          w.cols > 0 && w.cols % (w.group_size * kStepGroups) == 0;
 }
+
+int64_t max_rows(const QuantizedMatrix& w) { return w.bits == 4 ? 1 : 16; }
 
 size_t layout_bytes(const QuantizedMatrix& w) {
   return static_cast<size_t>(w.rows / kTileRows) * static_cast<size_t>(Geometry(w).tile_bytes);

@@ -44,9 +44,11 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout);
 // all. gemv takes more in several passes.
 constexpr int64_t kMaxRows = 8;
 
-// Most rows of x for which quantized_matmul takes the decode layout rather than dequantizing
-// into a GEMM (bench/quantized_bench).
-constexpr int64_t kMaxProductRows = 16;
+// Most rows of x for which quantized_matmul takes w's decode layout: 16 at 8 bits (then
+// dequantizing into a GEMM is as fast, bench/quantized_bench); one at 4 bits, where several rows
+// of bfloat16 x are exact and faster in MLX's layout (quantized_int8.h's bf16 form: a 1B 4-bit
+// model decodes 8 sequences at 173-180 t/s that way, at 135 t/s here with two int8 terms).
+int64_t max_rows(const QuantizedMatrix& w);
 
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape,
 // bits, group size and scale type; its pointers are not read). x and y are contiguous float32.
