@@ -1,5 +1,5 @@
-// The product of one row of x with a 4- or 8-bit matrix, from a copy of the matrix laid out for
-// it: the decode layout.
+// The product of a few rows of x (one at 4 bits, up to 16 at 8) with a 4- or 8-bit matrix, from
+// a copy of the matrix laid out for it: the decode layout.
 //
 // In MLX's layout every 32-bit lane of a 64-byte load holds elements of another group than the
 // same lane of the next load, so the kernel of quantized_int8.h converts each load's int32 dot
@@ -8,9 +8,9 @@
 // decode layout transposes every 16 groups of a row so that lane l of each load holds group l:
 // the lanes sum in int32 across a whole block of x (32 elements), and the float work is paid
 // once per block instead of once per load. A 512 MB matrix against a ~55 GB/s probe: 4-bit
-// 44.6 -> 50.0 GB/s; in cache, 8-bit 66 -> 150 GB/s. It is a copy: made on the first product
-// of one row (core/primitives/quantized.cpp), it doubles the matrix's memory while the mapped
-// file stays in the page cache.
+// 44.6 -> 50.0 GB/s; in cache, 8-bit 66 -> 150 GB/s. It is a copy, made on load for generation
+// or by the first few-row product (core/primitives/quantized.cpp): as much memory again as the
+// matrix, whose mapped file stays in the page cache.
 //
 // Layout. Rows go in tiles of kTileRows, whose loads alternate so that one tile is one stream.
 // Per tile, per step of 16 groups: the scales then the biases of the step's groups for each row
