@@ -139,6 +139,26 @@ TEST_F(QuantizedDecode, EachRowOfABatchIsExactlyItsOwnProduct) {
   }
 }
 
+// gemv takes several rows at 4 bits too (quantized_matmul hands it one): each row equal to its
+// own product.
+TEST_F(QuantizedDecode, FourBitRowsOfABatchThroughGemv) {
+  const int64_t N = 6, K = 16 * 64;
+  Weights wt = make_weights(N, K, 64, 4, bfloat16, 21);
+  const cpu::QuantizedMatrix m = matrix(wt, K, 64, 4);
+  std::vector<std::byte> storage(cpu::qdecode::layout_bytes(m) + 64);
+  auto* layout = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) / 64 * 64);
+  cpu::qdecode::write_layout(m, layout);
+  for (int64_t M : {2, 5, 9}) {
+    const std::vector<float> x = testing::random_array({M, K}, static_cast<uint32_t>(M + 30)).to_vector<float>();
+    std::vector<float> batch(M * N), alone(N);
+    cpu::qdecode::gemv(x.data(), M, m, layout, batch.data());
+    for (int64_t r = 0; r < M; ++r) {
+      cpu::qdecode::gemv(x.data() + r * K, 1, m, layout, alone.data());
+      for (int64_t n = 0; n < N; ++n) ASSERT_EQ(batch[r * N + n], alone[n]) << "M " << M << " row " << r;
+    }
+  }
+}
+
 // The layout holds copies of the scales and biases: the same packed words with others give
 // their product, and going back gives the first one again.
 TEST_F(QuantizedDecode, FollowsTheScalesAndBiasesItIsGiven) {
