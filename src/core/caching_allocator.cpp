@@ -35,11 +35,11 @@ size_t physical_memory() {
 BlockHeader* header_of(void* ptr) { return reinterpret_cast<BlockHeader*>(static_cast<char*>(ptr) - kHeader); }
 
 // Asks for transparent huge pages over the 2 MiB-aligned interior of a large block. The large
-// blocks are weights laid out or copied for decoding, caches and activations, which kernels
-// stream: with 4 KiB pages every page of a stream costs a TLB miss (the bf16 GEMVs of a 1B
-// model read 76 GB/s from huge pages against 67-70 from 4 KiB pages at an ~80 GB/s probe), and
-// first-touching the blocks costs 512 times the page faults (loading a 1B 8-bit model's decode
-// layouts: 1.6 -> 0.4 s). Where the kernel leaves huge pages off, the advice is ignored.
+// blocks are decode layouts, caches and activations, which kernels stream: with 4 KiB pages
+// every page of a stream costs a TLB miss (bf16 GEMVs over a 1B model's matrices read 76 GB/s
+// from huge pages against 67-70 from 4 KiB pages at an ~80 GB/s probe), and first-touching a
+// block costs 512 times the page faults (making a 1B 8-bit model's decode layouts: 1.6 -> 0.4 s).
+// Where the kernel leaves huge pages off, the advice is ignored.
 void advise_huge_pages(void* block, size_t size) {
   constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
   if (size < 2 * kHugePage) return;

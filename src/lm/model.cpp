@@ -58,13 +58,9 @@ nn::ParameterMap Model::sanitize(nn::ParameterMap weights) const {
   return weights;
 }
 
-void Model::prepare_decoding() { prepare_decoding_with(nullptr); }
-
-void Model::prepare_decoding_with(const nn::Module* head_table) {
+void Model::prepare_decoding() {
   for (auto& [name, module] : named_modules()) {
     if (auto* linear = dynamic_cast<nn::QuantizedLinear*>(module.get())) linear->prepare_decoding();
-    auto* table = dynamic_cast<nn::QuantizedEmbedding*>(module.get());
-    if (table && module.get() == head_table) table->prepare_decoding();
   }
 }
 

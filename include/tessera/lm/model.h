@@ -50,9 +50,6 @@ class Model : public nn::Module {
 
  protected:
   explicit Model(std::string model_type) : model_type_(std::move(model_type)) {}
-  // prepare_decoding where head_table (an embedding table of this model, or null) is also the
-  // output head.
-  void prepare_decoding_with(const nn::Module* head_table);
 
  private:
   std::string model_type_;

@@ -57,6 +57,7 @@ struct Geometry {
 // activations) would halve the dot products but, measured on a 512 x 2048 product of normal
 // weights at 4 bits (group size 64), leaves an rms error of 1.5 % of the product (2.7 % with
 // eight activations 20x the others) against 0.006 % with two.
+//
 // Bytes of x's terms per chunk: per term one vector of the low nibbles' elements and one of the
 // high nibbles' at 4 bits, one vector at 8 bits. One byte per element and term either way.
 template <int BITS>
@@ -232,7 +233,8 @@ TESSERA_VNNI inline __m512i block_sum(const __m512i (&a)[C]) {
 // in registers. More rows take several sweeps over the block, its weights then in L1.
 constexpr int kSweepRows = 4;
 
-// Adds block b of step s for rows [m0, m0 + MR) of x to their float sums acc.
+// Adds one block of 32 elements (its first chunk `chunk`, its scales of x at x.dx + dx_at within
+// each row) for rows [m0, m0 + MR) of x to their float sums acc.
 template <int BITS, int MR>
 TESSERA_VNNI inline void sweep(const std::byte* c, const PreparedX& x, int64_t m0, int64_t chunk, int64_t dx_at,
                                bool prefetch, const __m512 (&S)[kTileRows], __m512 (*acc)[kTileRows]) {
@@ -287,7 +289,8 @@ TESSERA_VNNI void tile(const Geometry& geo, ScaleType st, int64_t gs, const std:
       const int64_t chunk = s * geo.chunks + b * BITS, dx_at = (s * blocks + b) * kStepGroups;
       constexpr int first = MR < kSweepRows ? MR : kSweepRows;
       sweep<BITS, first>(c, x, rows.m0, chunk, dx_at, true, S, acc);
-      if constexpr (MR > kSweepRows) sweep<BITS, MR - kSweepRows>(c, x, rows.m0 + kSweepRows, chunk, dx_at, false, S, acc + kSweepRows);
+      if constexpr (MR > kSweepRows)
+        sweep<BITS, MR - kSweepRows>(c, x, rows.m0 + kSweepRows, chunk, dx_at, false, S, acc + kSweepRows);
     }
   }
   for (int m = 0; m < MR; ++m)

@@ -344,7 +344,11 @@ array TransformerLM::operator()(const array& tokens, Cache* cache) {
   return logits;
 }
 
-void TransformerLM::prepare_decoding() { prepare_decoding_with(lm_head_ ? nullptr : &model_->embed_tokens()); }
+void TransformerLM::prepare_decoding() {
+  Model::prepare_decoding();
+  if (lm_head_) return;
+  if (auto* table = dynamic_cast<nn::QuantizedEmbedding*>(&model_->embed_tokens())) table->prepare_decoding();
+}
 
 nn::ParameterMap TransformerLM::sanitize(nn::ParameterMap weights) const {
   weights = Model::sanitize(std::move(weights));
