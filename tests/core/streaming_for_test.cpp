@@ -6,6 +6,7 @@
 #include <functional>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -45,22 +46,21 @@ TEST(StreamingFor, CoversTheRangeExactlyOnceInWholeGrains) {
   EXPECT_TRUE(record(0, 4).empty());
 }
 
-// When the thread owning the first segment is slow, another takes over part of it: the work
-// finishes well before the slow thread alone could have done its half.
+// The first half is slow work, the second fast: the thread that owns the second half runs out
+// first and takes over part of the first, so the first half is done by more than one thread.
 TEST(StreamingFor, AThreadThatRunsOutTakesOverTheRestOfAnother) {
   if (num_threads() < 2) GTEST_SKIP() << "one thread";
   const int64_t n = 64;
-  const std::thread::id caller = std::this_thread::get_id();
   const std::vector<Call> calls = record(n, 1, [&](int64_t begin, int64_t end) {
-    // Items of the first half are slow on the calling thread.
-    if (std::this_thread::get_id() == caller && begin < n / 2) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2) * (end - begin));
-    }
+    if (begin < n / 2) std::this_thread::sleep_for(std::chrono::milliseconds(2) * (std::min(end, n / 2) - begin));
   });
-  int64_t first_half_by_others = 0;
-  for (const Call& c : calls)
-    if (c.thread != caller && c.begin < n / 2) first_half_by_others += std::min(c.end, n / 2) - c.begin;
-  EXPECT_GT(first_half_by_others, 0);
+  std::set<std::thread::id> all, first_half;
+  for (const Call& c : calls) {
+    all.insert(c.thread);
+    if (c.begin < n / 2) first_half.insert(c.thread);
+  }
+  if (all.size() < 2) GTEST_SKIP() << "the pool ran every piece on one thread";
+  EXPECT_GE(first_half.size(), 2u);
 }
 
 }  // namespace
