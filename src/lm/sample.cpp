@@ -174,6 +174,11 @@ array Sampler::logprobs(const array& logits, const std::vector<int>& context) co
   return subtract(x, logsumexp(x, -1, true));
 }
 
+bool Sampler::plain_greedy() const {
+  return options_.temp == 0 && options_.logit_bias.empty() && options_.repetition_penalty == 1.0f &&
+         options_.presence_penalty == 0.0f && options_.frequency_penalty == 0.0f;
+}
+
 array Sampler::sample(const array& logprobs) {
   if (options_.temp == 0) return argmax(logprobs, -1);
   array x = logprobs;

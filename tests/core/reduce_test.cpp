@@ -127,6 +127,24 @@ TEST(Reduce, ArgmaxArgmin) {
   EXPECT_EQ(argmax(array({1.0f, kNaN, 3.0f})).item<uint32_t>(), 1u);
 }
 
+// Long contiguous float rows take the SIMD path (maximum, then its first position): ties, a
+// maximum in a row's tail, signed zeros, all -inf and NaN must give what the scalar loop gives.
+TEST(Reduce, ArgmaxLongRows) {
+  const int64_t n = 1000;  // not a multiple of any vector width
+  std::vector<float> rows(6 * n, -1.0f);
+  float* r = rows.data();
+  r[0 * n + 700] = 4.0f, r[0 * n + 300] = 4.0f, r[0 * n + 900] = 3.0f;  // first of two ties
+  r[1 * n + n - 1] = 2.0f;                                             // in the tail
+  for (int64_t i = 0; i < n; ++i) r[2 * n + i] = -0.0f;
+  r[2 * n + 17] = 0.0f;  // -0 == +0: the first zero wins
+  for (int64_t i = 0; i < n; ++i) r[3 * n + i] = -kInf;
+  r[4 * n + 5] = 9.0f, r[4 * n + 600] = kNaN;  // NaN wins, as the maximum
+  r[5 * n + 999] = kInf;
+  const array a(rows.data(), {6, n}, float32);
+  EXPECT_EQ(argmax(a, 1).to_vector<uint32_t>(), (std::vector<uint32_t>{300, 999, 0, 0, 600, 999}));
+  EXPECT_EQ(argmax(transpose(a), 0).to_vector<uint32_t>(), (std::vector<uint32_t>{300, 999, 0, 0, 600, 999}));
+}
+
 TEST(Reduce, MeanVarStd) {
   const array a = mat({1.0f, 2.0f, 3.0f, 4.0f, 2.0f, 2.0f, 2.0f, 6.0f}, {2, 4});
   expect_close(mean(a, 1), {2.5f, 3.0f});

@@ -31,7 +31,7 @@ class BatchKVCache : public KVCache {
   void set_state(const std::vector<array>& state) override;
   std::string name() const override { return "BatchKVCache"; }
 
-  int length() const;  // storage columns
+  int length() const;  // storage columns written
   int batch_size() const { return static_cast<int>(left_padding_.size()); }
   const std::vector<int>& left_padding() const { return left_padding_; }
   // Keeps the given rows (in that order) and drops padding columns no row needs any more.
@@ -44,6 +44,7 @@ class BatchKVCache : public KVCache {
   std::vector<int> left_padding_;
   std::optional<array> keys_;
   std::optional<array> values_;
+  int length_ = 0;
   int offset_ = 0;
 };
 

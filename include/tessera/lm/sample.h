@@ -59,6 +59,8 @@ class Sampler {
   array sample(const array& logprobs);
 
   const SamplerOptions& options() const { return options_; }
+  // Whether sample(logprobs(logits, context)) is argmax(logits): greedy, no logit processors.
+  bool plain_greedy() const;
 
  private:
   SamplerOptions options_;

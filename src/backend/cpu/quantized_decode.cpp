@@ -1,11 +1,11 @@
 #include "backend/cpu/quantized_decode.h"
 
+#include "backend/cpu/quantized_decode_layout.h"
+
 // GCC 12's AVX-512 intrinsics (reductions, conversions) start from _mm512_undefined_*(), which
 // its -W(maybe-)uninitialized reports once they are inlined into target-attributed code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -15,43 +15,19 @@
 
 #include "backend/cpu/streaming_for.h"
 
-#define TESSERA_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define TESSERA_VNNI TESSERA_DECODE_TARGET
 
 namespace tessera::cpu::qdecode {
 
+using namespace detail;
+
 namespace {
 
-// Groups whose lanes one vector holds.
-constexpr int64_t kStepGroups = 16;
 // Elements of x that share one int8 scale (as in quantized_int8.h).
 constexpr int64_t kBlock = 32;
 // x = dx * (coarse + fine / 2^kFineShift) where x has two int8 terms.
 constexpr int kFineShift = 8;
 constexpr float kFineSteps = 1 << kFineShift;
-// How far ahead of its loads a tile prefetches: the layout is one stream per tile, and tiles
-// follow each other, so prefetching a fixed distance ahead runs across tiles. A 512 MB 4-bit
-// matrix against a ~83 GB/s probe: 62, 69, 73 and 70 GB/s at 2, 4, 8 and 16 KiB (8-bit: 59, 67,
-// 72, 67); at ~50 GB/s 4 and 8 KiB are equal.
-constexpr int64_t kPrefetchBytes = 8192;
-
-int64_t scale_size(ScaleType t) { return t == ScaleType::float32 ? 4 : 2; }
-
-struct Geometry {
-  int64_t groups, steps;
-  int64_t param_bytes;  // the scales and biases of one row in one step
-  int64_t chunks;       // per row and step: the dwords of one group
-  int64_t step_bytes;   // of a tile
-  int64_t tile_bytes;
-
-  explicit Geometry(const QuantizedMatrix& w)
-      : groups(w.groups_per_row()),
-        steps(groups / kStepGroups),
-        param_bytes(2 * kStepGroups * scale_size(w.scale_type)),
-        chunks(w.group_size * w.bits / 32),
-        step_bytes(kTileRows * (param_bytes + chunks * 64)),
-        tile_bytes(steps * step_bytes) {}
-};
-
 // Each element of x is carried by two int8 terms, coarse + fine / 256 (as quantized_int8.h), so
 // that products stay within float tolerance of the float product. One term (llama.cpp's Q8_0
 // activations) would halve the dot products but, measured on a 512 x 2048 product of normal
@@ -124,20 +100,6 @@ TESSERA_VNNI void prepare_block(const float* x, int64_t gs, int64_t chunks, int6
   }
 }
 
-// A 64-byte aligned buffer of at least `bytes`, the calling thread's, reused by its next call:
-// decoding prepares x a hundred times per token.
-void* scratch(size_t bytes) {
-  thread_local std::unique_ptr<void, decltype(&std::free)> buffer{nullptr, &std::free};
-  thread_local size_t capacity = 0;
-  if (capacity < bytes) {
-    capacity = 0;
-    buffer.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (!buffer) throw std::bad_alloc();
-    capacity = bytes;
-  }
-  return buffer.get();
-}
-
 template <int BITS>
 PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
   const int64_t K = w.cols;
@@ -156,14 +118,6 @@ PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const G
         prepare_block<BITS>(x + m * K, w.group_size, geo.chunks, g, b, px.terms + m * px.term_stride,
                             px.dx + m * px.dx_stride, px.sums + m * px.sums_stride);
   return px;
-}
-
-// 16 scales or biases as float32.
-TESSERA_VNNI inline __m512 load_params(const std::byte* p, ScaleType t) {
-  if (t == ScaleType::float32) return _mm512_load_ps(p);
-  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-  return t == ScaleType::float16 ? _mm512_cvtph_ps(h)
-                                 : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 // Independent int32 sums per (weight row, x row) pair, so that the dot products do not wait on
@@ -301,12 +255,7 @@ template <int BITS, int MR>
 void run_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, const Rows& rows) {
   static_assert(MR <= 2 * kSweepRows);
   streaming_for(w.rows / kTileRows, 1, [&](int64_t t0, int64_t t1) {
-    // The tiles prefetch kPrefetchBytes ahead of their loads; the first kPrefetchBytes of the
-    // range are requested here at once rather than one miss at a time (1B 4-bit model at ~50 GB/s:
-    // tg128 +1.3 %, five alternations of five).
-    const std::byte* begin = layout + t0 * geo.tile_bytes;
-    const int64_t head = std::min(kPrefetchBytes, (t1 - t0) * geo.tile_bytes);
-    for (int64_t o = 0; o < head; o += 64) _mm_prefetch(reinterpret_cast<const char*>(begin + o), _MM_HINT_T0);
+    prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
     for (int64_t t = t0; t < t1; ++t)
       tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, rows);
   });
@@ -335,7 +284,7 @@ bool supports(const QuantizedMatrix& w) {
          w.cols > 0 && w.cols % (w.group_size * kStepGroups) == 0;
 }
 
-int64_t max_rows(const QuantizedMatrix& w) { return w.bits == 4 ? 1 : 16; }
+int64_t max_rows(const QuantizedMatrix&) { return 16; }
 
 size_t layout_bytes(const QuantizedMatrix& w) {
   return static_cast<size_t>(w.rows / kTileRows) * static_cast<size_t>(Geometry(w).tile_bytes);
@@ -367,8 +316,25 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
 
 void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
   if (M <= 0) return;
+  if (w.bits == 4 && bf16_form(x, M * w.cols)) return gemv_bf16(x, M, w, layout, y);
   if (w.bits == 4) return run_passes<4>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
   run_passes<8>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
 }
+
+namespace detail {
+
+void* scratch(size_t bytes) {
+  thread_local std::unique_ptr<void, decltype(&std::free)> buffer{nullptr, &std::free};
+  thread_local size_t capacity = 0;
+  if (capacity < bytes) {
+    capacity = 0;
+    buffer.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (!buffer) throw std::bad_alloc();
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
+}  // namespace detail
 
 }  // namespace tessera::cpu::qdecode

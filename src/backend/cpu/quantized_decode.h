@@ -1,5 +1,5 @@
-// The product of a few rows of x (one at 4 bits, up to 16 at 8) with a 4- or 8-bit matrix, from
-// a copy of the matrix laid out for it: the decode layout.
+// The product of a few rows of x (up to 16) with a 4- or 8-bit matrix, from a copy of the matrix
+// laid out for it: the decode layout.
 //
 // In MLX's layout every 32-bit lane of a 64-byte load holds elements of another group than the
 // same lane of the next load, so the kernel of quantized_int8.h converts each load's int32 dot
@@ -15,9 +15,13 @@
 // Layout. Rows go in tiles of kTileRows, whose loads alternate so that one tile is one stream.
 // Per tile, per step of 16 groups: the scales then the biases of the step's groups for each row
 // (in their stored float type), then chunks j = 0 .. dwords per group - 1, each as one 64-byte
-// vector per row whose 32-bit lane l is the dword j of group l of that row. The matrix's values,
-// and the rounding of x (quantized_int8.h: blocks of 32 elements as coarse + fine int8 terms),
-// are those of the kernel in MLX's layout, so the products agree to float rounding.
+// vector per row whose 32-bit lane l is the dword j of group l of that row.
+//
+// Two forms of x. At 4 bits, x holding bfloat16 values (the activations of bf16 models) is
+// multiplied exactly in bfloat16 (quantized_decode_bf16.cpp). Otherwise x is rounded per block of
+// 32 elements to coarse + fine int8 terms, as the kernel in MLX's layout does (quantized_int8.h),
+// so the products agree with it to float rounding. Either way a row of a batch gets exactly the
+// product of that row alone.
 #pragma once
 
 #include <cstddef>
@@ -44,10 +48,8 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout);
 // all. gemv takes more in several passes.
 constexpr int64_t kMaxRows = 8;
 
-// Most rows of x for which quantized_matmul takes w's decode layout: 16 at 8 bits (then
-// dequantizing into a GEMM is as fast, bench/quantized_bench); one at 4 bits, where several rows
-// of bfloat16 x are exact and faster in MLX's layout (quantized_int8.h's bf16 form: a 1B 4-bit
-// model decodes 8 sequences at 173-180 t/s that way, at 135 t/s here with two int8 terms).
+// Most rows of x for which quantized_matmul takes w's decode layout: 16 (then dequantizing into
+// a GEMM is as fast, bench/quantized_bench).
 int64_t max_rows(const QuantizedMatrix& w);
 
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape,

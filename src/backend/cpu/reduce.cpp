@@ -248,6 +248,17 @@ void arg_reduce_typed(bool is_max, const T* in, const std::vector<int64_t>& shap
     kept.seek(begin);
     for (int64_t o = begin; o < end; ++o, kept.next()) {
       const T* base = in + kept.offset();
+      if constexpr (std::is_same_v<T, float>) {
+        // A vocabulary-long row of logits (greedy sampling): the maximum, then its first
+        // position, in SIMD; a row holding NaN takes the scalar loop, which finds the first NaN.
+        if (is_max && s == 1) {
+          const float m = simd::max(base, n);
+          if (!std::isnan(m)) {
+            out[o] = static_cast<uint32_t>(simd::find_first(base, n, m));
+            continue;
+          }
+        }
+      }
       int64_t best = 0;
       Key best_v = key(base[0]);
       if (!is_nan(best_v)) {

@@ -65,6 +65,20 @@ float MaxImpl(const float* x, int64_t n) {
   return nan ? std::numeric_limits<float>::quiet_NaN() : m;
 }
 
+int64_t FindFirstImpl(const float* x, int64_t n, float value) {
+  const D d;
+  const int64_t N = hn::Lanes(d);
+  const auto v = hn::Set(d, value);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto eq = hn::Eq(hn::LoadU(d, x + i), v);
+    if (!hn::AllFalse(d, eq)) return i + static_cast<int64_t>(hn::FindKnownFirstTrue(d, eq));
+  }
+  for (; i < n; ++i)
+    if (x[i] == value) return i;
+  return n;
+}
+
 void AxpyImpl(float alpha, const float* x, float* y, int64_t n) {
   const D d;
   const int64_t N = hn::Lanes(d);
@@ -277,6 +291,7 @@ HWY_EXPORT(DotImpl);
 HWY_EXPORT(SumImpl);
 HWY_EXPORT(SumSquaresImpl);
 HWY_EXPORT(MaxImpl);
+HWY_EXPORT(FindFirstImpl);
 HWY_EXPORT(AxpyImpl);
 HWY_EXPORT(ScaleImpl);
 HWY_EXPORT(ExpShiftedImpl);
@@ -294,6 +309,7 @@ float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPAT
 float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(x, n); }
 float sum_squares(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumSquaresImpl)(x, n); }
 float max(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
+int64_t find_first(const float* x, int64_t n, float value) { return HWY_DYNAMIC_DISPATCH(FindFirstImpl)(x, n, value); }
 void axpy(float alpha, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AxpyImpl)(alpha, x, y, n); }
 void scale(float* x, float s, int64_t n) { HWY_DYNAMIC_DISPATCH(ScaleImpl)(x, s, n); }
 float exp_shifted(const float* x, float shift, float* out, int64_t n) {

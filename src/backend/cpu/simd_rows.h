@@ -10,7 +10,10 @@ namespace tessera::cpu::simd {
 float dot(const float* a, const float* b, int64_t n);
 float sum(const float* x, int64_t n);
 float sum_squares(const float* x, int64_t n);
+// The largest element; NaN if x holds one.
 float max(const float* x, int64_t n);
+// The first i with x[i] == value, or n.
+int64_t find_first(const float* x, int64_t n, float value);
 // y += alpha * x
 void axpy(float alpha, const float* x, float* y, int64_t n);
 // x *= s
