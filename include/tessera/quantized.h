@@ -5,6 +5,7 @@
 #pragma once
 
 #include <tuple>
+#include <vector>
 
 #include "tessera/array.h"
 #include "tessera/device.h"
@@ -29,6 +30,18 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
 // layout: as much memory again), which the first such product would otherwise make.
 void prepare_quantized_matmul(const array& w, const array& scales, const array& biases, int group_size = 64,
                               int bits = 4);
+
+// A packed matrix with its quantization, as quantize returns it.
+struct PackedMatrix {
+  array w, scales, biases;
+  int group_size = 64;
+  int bits = 4;
+};
+
+// prepare_quantized_matmul for many matrices at once (a model's): their decode layouts share one
+// block of memory, large enough for the CPU to map with 2 MiB pages (a block of its own for a
+// matrix of a few MiB is not), which is freed with the last of them.
+void prepare_quantized_matmul(const std::vector<PackedMatrix>& matrices);
 
 // Rows of the quantized matrix W [V, D] picked by integer `indices` (an embedding lookup),
 // dequantized: [indices.shape..., D] in the scales' dtype.

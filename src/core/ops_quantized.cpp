@@ -119,13 +119,19 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
 }
 
 void prepare_quantized_matmul(const array& w, const array& scales, const array& biases, int group_size, int bits) {
-  check_packed("prepare_quantized_matmul", w, scales, biases, group_size, bits);
-  if (w.ndim() != 2) {
-    throw std::invalid_argument("[prepare_quantized_matmul] The packed weight must be 2-D, got shape " +
-                                shape_to_string(w.shape()) + ".");
+  prepare_quantized_matmul(std::vector<PackedMatrix>{{w, scales, biases, group_size, bits}});
+}
+
+void prepare_quantized_matmul(const std::vector<PackedMatrix>& matrices) {
+  for (const auto& m : matrices) {
+    check_packed("prepare_quantized_matmul", m.w, m.scales, m.biases, m.group_size, m.bits);
+    if (m.w.ndim() != 2) {
+      throw std::invalid_argument("[prepare_quantized_matmul] The packed weight must be 2-D, got shape " +
+                                  shape_to_string(m.w.shape()) + ".");
+    }
+    eval(m.w, m.scales, m.biases);
   }
-  eval(w, scales, biases);
-  prepare_decode_layout(w, scales, biases, group_size, bits);
+  prepare_decode_layouts(matrices);
 }
 
 array quantized_take(const array& w, const array& scales, const array& biases, const array& indices, int group_size,

@@ -58,10 +58,14 @@ nn::ParameterMap Model::sanitize(nn::ParameterMap weights) const {
   return weights;
 }
 
-void Model::prepare_decoding() {
+void Model::prepare_decoding() { prepare_quantized_matmul(decoding_matrices()); }
+
+std::vector<PackedMatrix> Model::decoding_matrices() {
+  std::vector<PackedMatrix> matrices;
   for (auto& [name, module] : named_modules()) {
-    if (auto* linear = dynamic_cast<nn::QuantizedLinear*>(module.get())) linear->prepare_decoding();
+    if (auto* linear = dynamic_cast<nn::QuantizedLinear*>(module.get())) matrices.push_back(linear->packed_matrix());
   }
+  return matrices;
 }
 
 }  // namespace tessera::lm

@@ -50,8 +50,10 @@ array QuantizedLinear::operator()(const array& x) {
   return has_parameter("bias") ? add(y, parameter("bias")) : y;
 }
 
-void QuantizedLinear::prepare_decoding() {
-  prepare_quantized_matmul(parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_);
+void QuantizedLinear::prepare_decoding() { prepare_quantized_matmul({packed_matrix()}); }
+
+PackedMatrix QuantizedLinear::packed_matrix() const {
+  return {parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_};
 }
 
 QuantizedEmbedding::QuantizedEmbedding(int num_embeddings, int dims, int group_size, int bits)
@@ -83,8 +85,10 @@ array QuantizedEmbedding::as_linear(const array& x) {
   return quantized_matmul(x, parameter("weight"), parameter("scales"), parameter("biases"), true, group_size_, bits_);
 }
 
-void QuantizedEmbedding::prepare_decoding() {
-  prepare_quantized_matmul(parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_);
+void QuantizedEmbedding::prepare_decoding() { prepare_quantized_matmul({packed_matrix()}); }
+
+PackedMatrix QuantizedEmbedding::packed_matrix() const {
+  return {parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_};
 }
 
 std::shared_ptr<Module> to_quantized(const Module& module, const QuantizationSpec& spec) {

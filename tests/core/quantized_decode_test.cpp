@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -284,6 +285,54 @@ TEST_F(QuantizedDecode, PrepareMakesTheLayoutAheadOfTheFirstProduct) {
 
   EXPECT_THROW(prepare_quantized_matmul(reshape(wt.w, {-1}), wt.scales, wt.biases, 64, 8), std::invalid_argument);
   EXPECT_THROW(prepare_quantized_matmul(wt.w, wt.scales, wt.biases, 64, 4), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// Matrices prepared together share one block for their layouts: one allocation of their sum,
+// none for a matrix that already has its layout or takes none, the products of each as if made
+// alone, and the block freed with the last of them.
+TEST_F(QuantizedDecode, MatricesPreparedTogetherShareOneBlock) {
+  const int64_t K = 16 * 64;
+  array x = x_row(K, 15);
+  const size_t before = get_active_memory();
+  {
+    Weights a = make_weights(32, K, 64, 4, bfloat16, 16), b = make_weights(48, K, 64, 8, bfloat16, 17);
+    Weights odd = make_weights(7, K, 64, 4, bfloat16, 18);
+    std::vector<float> want_a = astype(quantized_matmul(x, a.w, a.scales, a.biases, true, 64, 4), float32).to_vector<float>();
+    std::vector<float> want_b = astype(quantized_matmul(x, b.w, b.scales, b.biases, true, 64, 8), float32).to_vector<float>();
+    {
+      // Fresh copies of the packed words, so that the layouts made above do not count.
+      std::optional<Weights> a2 = Weights{copy(a.w), a.scales, a.biases};
+      Weights b2{copy(b.w), b.scales, b.biases};
+      eval(a2->w, b2.w);
+      const size_t loaded = get_active_memory();
+      const size_t sum =
+          cpu::qdecode::layout_bytes(matrix(*a2, K, 64, 4)) + cpu::qdecode::layout_bytes(matrix(b2, K, 64, 8));
+      prepare_quantized_matmul({{a2->w, a2->scales, a2->biases, 64, 4}, {b2.w, b2.scales, b2.biases, 64, 8},
+                                {odd.w, odd.scales, odd.biases, 64, 4}});
+      const size_t prepared = get_active_memory();
+      EXPECT_GE(prepared, loaded + sum);
+      EXPECT_LE(prepared, loaded + sum + 4096);
+      prepare_quantized_matmul({{a2->w, a2->scales, a2->biases, 64, 4}});  // already made
+      EXPECT_EQ(get_active_memory(), prepared);
+      EXPECT_EQ(astype(quantized_matmul(x, a2->w, a2->scales, a2->biases, true, 64, 4), float32).to_vector<float>(),
+                want_a);
+      EXPECT_EQ(astype(quantized_matmul(x, b2.w, b2.scales, b2.biases, true, 64, 8), float32).to_vector<float>(),
+                want_b);
+      const size_t a2_words = a2->w.nbytes();
+      a2.reset();
+      // b2 still holds the block: only a2's packed words went.
+      EXPECT_GE(get_active_memory() + a2_words + 4096, prepared);
+      EXPECT_EQ(astype(quantized_matmul(x, b2.w, b2.scales, b2.biases, true, 64, 8), float32).to_vector<float>(),
+                want_b);
+    }
+  }
+  EXPECT_LE(get_active_memory(), before + 4096);
 }
 
 }  // namespace

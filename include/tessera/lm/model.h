@@ -4,6 +4,7 @@
 #include "tessera/array.h"
 #include "tessera/lm/kv_cache.h"
 #include "tessera/nn/module.h"
+#include "tessera/quantized.h"
 
 #include <nlohmann/json.hpp>
 
@@ -44,9 +45,11 @@ class Model : public nn::Module {
   virtual nn::ParameterMap sanitize(nn::ParameterMap weights) const;
 
   // Lays quantized weights out for decoding now rather than on the first tokens (their size again
-  // in memory): every QuantizedLinear, and a quantized embedding table that is the output head.
-  // Float weights stay mapped.
-  virtual void prepare_decoding();
+  // in memory, one block for all of them): those of decoding_matrices(). Float weights stay mapped.
+  void prepare_decoding();
+  // The packed matrices that decoding multiplies with: every QuantizedLinear, and a quantized
+  // embedding table that is the output head.
+  virtual std::vector<PackedMatrix> decoding_matrices();
 
  protected:
   explicit Model(std::string model_type) : model_type_(std::move(model_type)) {}

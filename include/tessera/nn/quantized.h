@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tessera/nn/layers.h"
+#include "tessera/quantized.h"
 
 namespace tessera::nn {
 
@@ -32,6 +33,8 @@ class QuantizedLinear : public UnaryModule {
   array operator()(const array& x) override;
   // Lays the weight out for decoding ahead of the first token (prepare_quantized_matmul).
   void prepare_decoding();
+  // The packed weight with its scales, biases and quantization.
+  PackedMatrix packed_matrix() const;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
 
@@ -52,6 +55,8 @@ class QuantizedEmbedding : public Embedding {
   array as_linear(const array& x) override;
   // Lays the table out for as_linear's decoding ahead of the first token.
   void prepare_decoding();
+  // The packed table with its scales, biases and quantization.
+  PackedMatrix packed_matrix() const;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
 

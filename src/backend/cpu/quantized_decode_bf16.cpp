@@ -121,18 +121,19 @@ struct Rows {
   int64_t N;
 };
 
-// Adds step s of a tile (its chunks at c) for rows [m0, m0 + MR) of x to their float sums.
-// Every (weight row, x row) pair takes the same operations in the same order whatever MR: per
-// chunk a chain of four dot products from zero, added to the step's sum.
 // The step's sums (chunks from c) for rows [m0, m0 + MR) of x. Each (weight row, x row) pair
 // accumulates its dot products in two chains, even and odd chunks, so that at MR = 4 sixteen
 // chains hide the latency of vdpbf16ps (six cycles, two per cycle); a chain per pair was latency
 // bound, and short chains from zero added to a sum cost an add per four dot products (8 rows of
 // x, 2048 x 2048 in cache: 326 -> 360 GMAC/s). Every pair takes the same operations in the same
-// order whatever MR, so a row of a batch gets exactly the product of that row alone.
+// order whatever MR, so a row of a batch gets exactly the product of that row alone. With one row
+// of x the four chains of a tile cap the kernel in cache near DRAM bandwidth (~88 GB/s of weights
+// on 2 threads); two tiles read side by side lifted that by a fifth but, as two streams, lost a
+// quarter of the bandwidth from DRAM (one token of a 1B model: 63 against 85 t/s at a ~70-87 GB/s
+// probe).
 template <int MR>
 TESSERA_BF16 inline void sweep(const std::byte* c, const Geometry& geo, int64_t s, const PreparedX& x, int64_t m0,
-                               bool prefetch, __m512 (&step)[kTileRows][kSweepRows]) {
+                               int64_t prefetch, __m512 (&step)[kTileRows][kSweepRows]) {
   const uint16_t* xs[MR];
   for (int m = 0; m < MR; ++m) xs[m] = x.words + (m0 + m) * x.word_stride + s * geo.chunks * 128;
   __m512 chain[kTileRows][MR][2];
@@ -144,7 +145,7 @@ TESSERA_BF16 inline void sweep(const std::byte* c, const Geometry& geo, int64_t 
     for (int h = 0; h < 2; ++h, c += kTileRows * 64) {
       if (prefetch)
         for (int64_t r = 0; r < kTileRows; ++r)
-          _mm_prefetch(reinterpret_cast<const char*>(c + r * 64 + kPrefetchBytes), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(c + r * 64 + prefetch), _MM_HINT_T0);
       __m512bh q[kTileRows][4];
       for (int r = 0; r < kTileRows; ++r) {
         const __m512i v = _mm512_load_si512(c + r * 64);
@@ -184,39 +185,91 @@ TESSERA_BF16 inline void scale_step(const std::byte* p, const Geometry& geo, Sca
   }
 }
 
+// acc += step s of the tile at p (p at the step) for rows [m0, m0 + MR) of x, prefetching
+// `prefetch` bytes ahead.
 template <int MR>
-TESSERA_BF16 void tile(const Geometry& geo, ScaleType st, const std::byte* p, int64_t n, const Rows& rows) {
+TESSERA_BF16 inline void add_step(const std::byte* p, int64_t s, const Geometry& geo, ScaleType st, const Rows& rows,
+                                  const float* const* sums, int64_t prefetch, __m512 (*acc)[kTileRows]) {
   const PreparedX& x = *rows.x;
-  const float* sums[MR];
-  for (int m = 0; m < MR; ++m) sums[m] = x.sums + (rows.m0 + m) * x.sums_stride;
-  __m512 acc[MR][kTileRows];
-  for (auto& row : acc)
-    for (auto& v : row) v = _mm512_setzero_ps();
-  for (int64_t s = 0; s < geo.steps; ++s, p += geo.step_bytes) {
-    for (int64_t o = 0; o < kTileRows * geo.param_bytes; o += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(p + o + kPrefetchBytes), _MM_HINT_T0);
-    const std::byte* c = p + kTileRows * geo.param_bytes;
-    __m512 step[kTileRows][kSweepRows];
-    if constexpr (MR <= kSweepRows) {
-      sweep<MR>(c, geo, s, x, rows.m0, true, step);
-      scale_step<MR>(p, geo, st, s, sums, step, acc);
-    } else {
-      sweep<kSweepRows>(c, geo, s, x, rows.m0, true, step);
-      scale_step<kSweepRows>(p, geo, st, s, sums, step, acc);
-      sweep<MR - kSweepRows>(c, geo, s, x, rows.m0 + kSweepRows, false, step);
-      scale_step<MR - kSweepRows>(p, geo, st, s, sums + kSweepRows, step, acc + kSweepRows);
-    }
+  for (int64_t o = 0; o < kTileRows * geo.param_bytes; o += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(p + o + prefetch), _MM_HINT_T0);
+  const std::byte* c = p + kTileRows * geo.param_bytes;
+  __m512 step[kTileRows][kSweepRows];
+  if constexpr (MR <= kSweepRows) {
+    sweep<MR>(c, geo, s, x, rows.m0, prefetch, step);
+    scale_step<MR>(p, geo, st, s, sums, step, acc);
+  } else {
+    sweep<kSweepRows>(c, geo, s, x, rows.m0, prefetch, step);
+    scale_step<kSweepRows>(p, geo, st, s, sums, step, acc);
+    sweep<MR - kSweepRows>(c, geo, s, x, rows.m0 + kSweepRows, 0, step);
+    scale_step<MR - kSweepRows>(p, geo, st, s, sums + kSweepRows, step, acc + kSweepRows);
   }
+}
+
+template <int MR>
+struct RowSums {
+  const float* at[MR];
+  explicit RowSums(const Rows& rows) {
+    for (int m = 0; m < MR; ++m) at[m] = rows.x->sums + (rows.m0 + m) * rows.x->sums_stride;
+  }
+};
+
+template <int MR>
+TESSERA_BF16 void store_tile(const __m512 (&acc)[MR][kTileRows], int64_t n, const Rows& rows) {
   for (int m = 0; m < MR; ++m)
     for (int r = 0; r < kTileRows; ++r) rows.y[(rows.m0 + m) * rows.N + n + r] = _mm512_reduce_add_ps(acc[m][r]);
 }
 
+// One tile, step after step: one sequential stream.
+template <int MR>
+TESSERA_BF16 void tile(const Geometry& geo, ScaleType st, const std::byte* p, int64_t n, const Rows& rows) {
+  const RowSums<MR> sums(rows);
+  __m512 acc[MR][kTileRows];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm512_setzero_ps();
+  for (int64_t s = 0; s < geo.steps; ++s, p += geo.step_bytes) add_step<MR>(p, s, geo, st, rows, sums.at, kPrefetchBytes, acc);
+  store_tile<MR>(acc, n, rows);
+}
+
+// Tiles that several rows of x go through step by step together once x outgrows L1, so that the
+// rows' x of a step (2 KiB each at group size 64) stays in L1 for all of them: tile after tile,
+// the whole of x came from L2. 8 rows of x, huge pages: 2048 x 8192 259 -> 335 GMAC/s. Where x
+// fits, the tiles' interleaved streams cost more than they save (128256 x 2048: 304 -> 214).
+constexpr int64_t kBlockTiles = 4;
+constexpr int64_t kL1Bytes = 32 << 10;
+
+bool blocked(int MR, const QuantizedMatrix& w) {
+  return MR > 1 && MR * w.cols * static_cast<int64_t>(sizeof(uint16_t)) > kL1Bytes;
+}
+
+// Tiles [t0, t0 + count) (count <= kBlockTiles) for MR rows of x; each tile's stream prefetches
+// its next step.
+template <int MR>
+TESSERA_BF16 void tile_block(const Geometry& geo, ScaleType st, const std::byte* layout, int64_t t0, int64_t count,
+                             const Rows& rows) {
+  const RowSums<MR> sums(rows);
+  __m512 acc[kBlockTiles][MR][kTileRows];
+  for (auto& t : acc)
+    for (auto& row : t)
+      for (auto& v : row) v = _mm512_setzero_ps();
+  for (int64_t s = 0; s < geo.steps; ++s)
+    for (int64_t t = 0; t < count; ++t)
+      add_step<MR>(layout + (t0 + t) * geo.tile_bytes + s * geo.step_bytes, s, geo, st, rows, sums.at, geo.step_bytes,
+                   acc[t]);
+  for (int64_t t = 0; t < count; ++t) store_tile<MR>(acc[t], (t0 + t) * kTileRows, rows);
+}
+
 template <int MR>
 void run_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, const Rows& rows) {
-  streaming_for(w.rows / kTileRows, 1, [&](int64_t t0, int64_t t1) {
+  const bool block = blocked(MR, w);
+  streaming_for(w.rows / kTileRows, block ? kBlockTiles : 1, [&](int64_t t0, int64_t t1) {
+    if (block) {
+      for (int64_t t = t0; t < t1; t += kBlockTiles)
+        tile_block<MR>(geo, w.scale_type, layout, t, std::min(kBlockTiles, t1 - t), rows);
+      return;
+    }
     prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
-    for (int64_t t = t0; t < t1; ++t)
-      tile<MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, rows);
+    for (int64_t t = t0; t < t1; ++t) tile<MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, rows);
   });
 }
 

@@ -58,25 +58,38 @@ struct PackedOperand {
   }
 };
 
+// Memory holding decode layouts: one matrix's, or all of those prepared together.
+class LayoutMemory {
+ public:
+  explicit LayoutMemory(size_t bytes) : buffer_(allocator::malloc(bytes)) {}
+  ~LayoutMemory() { allocator::free(buffer_); }
+  LayoutMemory(const LayoutMemory&) = delete;
+  LayoutMemory& operator=(const LayoutMemory&) = delete;
+
+  std::byte* at(size_t offset) const { return static_cast<std::byte*>(buffer_.raw_ptr()) + offset; }
+
+ private:
+  allocator::Buffer buffer_;
+};
+
 // The decode layout of a packed matrix (backend/cpu/quantized_decode.h), kept with the packed
 // words' buffer. It holds copies of the scales and biases too, so it records which ones (and the
 // shape it was made for) and is remade for others.
 class DecodeLayout {
  public:
-  DecodeLayout(const array& scales, const array& biases, const cpu::QuantizedMatrix& m)
-      : buffer_(allocator::malloc(cpu::qdecode::layout_bytes(m))),
+  DecodeLayout(const array& scales, const array& biases, const cpu::QuantizedMatrix& m,
+               std::shared_ptr<LayoutMemory> memory, size_t offset)
+      : memory_(std::move(memory)),
+        bytes_(memory_->at(offset)),
         scales_(scales.data_shared_ptr()),
         biases_(biases.data_shared_ptr()),
         scales_ptr_(scales.data<void>()),
         biases_ptr_(biases.data<void>()),
         shape_(m) {
-    cpu::qdecode::write_layout(m, bytes());
+    cpu::qdecode::write_layout(m, bytes_);
   }
-  ~DecodeLayout() { allocator::free(buffer_); }
-  DecodeLayout(const DecodeLayout&) = delete;
-  DecodeLayout& operator=(const DecodeLayout&) = delete;
 
-  std::byte* bytes() const { return static_cast<std::byte*>(buffer_.raw_ptr()); }
+  std::byte* bytes() const { return bytes_; }
 
   bool made_from(const array& scales, const array& biases, const cpu::QuantizedMatrix& m) const {
     return scales_.lock() == scales.data_shared_ptr() && biases_.lock() == biases.data_shared_ptr() &&
@@ -86,25 +99,40 @@ class DecodeLayout {
   }
 
  private:
-  allocator::Buffer buffer_;
+  std::shared_ptr<LayoutMemory> memory_;
+  std::byte* bytes_;
   std::weak_ptr<array::Data> scales_, biases_;
   const void* scales_ptr_;
   const void* biases_ptr_;
   cpu::QuantizedMatrix shape_;
 };
 
-// w's decode layout, made on first use; null where the layout does not apply: w's shape or CPU
-// (qdecode::supports), or w a view into a larger buffer, whose slot belongs to the whole buffer.
-const std::byte* decode_layout(const array& w, const array& scales, const array& biases,
-                               const cpu::QuantizedMatrix& m) {
+// Whether w can hold a decode layout: the CPU and w's shape take one, and w is its whole buffer
+// (a view's slot would belong to the whole buffer).
+bool takes_layout(const array& w, const array& scales, const array& biases, const cpu::QuantizedMatrix& m) {
   const bool contiguous = w.flags().row_contiguous && scales.flags().row_contiguous && biases.flags().row_contiguous;
   const auto& data = w.data_shared_ptr();
-  if (!cpu::qdecode::supports(m) || !contiguous || !data || data->buffer.raw_ptr() != w.data<void>()) return nullptr;
+  return cpu::qdecode::supports(m) && contiguous && data && data->buffer.raw_ptr() == w.data<void>();
+}
+
+// w's current decode layout, or null.
+std::shared_ptr<DecodeLayout> current_layout(const array& w, const array& scales, const array& biases,
+                                             const cpu::QuantizedMatrix& m) {
+  auto layout = std::static_pointer_cast<DecodeLayout>(w.data_shared_ptr()->derived);
+  return layout && layout->made_from(scales, biases, m) ? layout : nullptr;
+}
+
+// w's decode layout, made on first use; null where the layout does not apply (takes_layout).
+const std::byte* decode_layout(const array& w, const array& scales, const array& biases,
+                               const cpu::QuantizedMatrix& m) {
+  if (!takes_layout(w, scales, biases, m)) return nullptr;
+  const auto& data = w.data_shared_ptr();
   std::lock_guard lock(data->derived_mutex);
-  auto layout = std::static_pointer_cast<DecodeLayout>(data->derived);
-  if (!layout || !layout->made_from(scales, biases, m)) {
+  auto layout = current_layout(w, scales, biases, m);
+  if (!layout) {
     data->derived.reset();
-    layout = std::make_shared<DecodeLayout>(scales, biases, m);
+    const size_t bytes = cpu::qdecode::layout_bytes(m);
+    layout = std::make_shared<DecodeLayout>(scales, biases, m, std::make_shared<LayoutMemory>(bytes), 0);
     data->derived = layout;
   }
   return layout->bytes();
@@ -112,9 +140,31 @@ const std::byte* decode_layout(const array& w, const array& scales, const array&
 
 }  // namespace
 
-void prepare_decode_layout(const array& w, const array& scales, const array& biases, int group_size, int bits) {
-  PackedOperand packed(w, scales, biases, group_size, bits);
-  decode_layout(w, scales, biases, packed.matrix);
+void prepare_decode_layouts(const std::vector<PackedMatrix>& matrices) {
+  struct Pending {
+    const PackedMatrix* packed;
+    PackedOperand operand;
+    size_t offset;
+  };
+  std::vector<Pending> pending;
+  size_t total = 0;
+  for (const auto& p : matrices) {
+    PackedOperand operand(p.w, p.scales, p.biases, p.group_size, p.bits);
+    if (!takes_layout(p.w, p.scales, p.biases, operand.matrix)) continue;
+    std::lock_guard lock(p.w.data_shared_ptr()->derived_mutex);
+    if (current_layout(p.w, p.scales, p.biases, operand.matrix)) continue;
+    const size_t bytes = (cpu::qdecode::layout_bytes(operand.matrix) + 63) / 64 * 64;
+    pending.push_back({&p, std::move(operand), total});
+    total += bytes;
+  }
+  if (pending.empty()) return;
+  auto memory = std::make_shared<LayoutMemory>(total);
+  for (auto& p : pending) {
+    const auto& data = p.packed->w.data_shared_ptr();
+    std::lock_guard lock(data->derived_mutex);
+    data->derived.reset();
+    data->derived = std::make_shared<DecodeLayout>(p.packed->scales, p.packed->biases, p.operand.matrix, memory, p.offset);
+  }
 }
 
 bool Quantize::is_equivalent(const Primitive& other) const {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/primitive.h"
+#include "tessera/quantized.h"
 
 namespace tessera {
 
@@ -31,9 +32,10 @@ class Dequantize : public UnaryPrimitive {
   int bits_;
 };
 
-// Makes w's decode layout (the copy of W that products of few rows of x with W^T read), where
-// the CPU and w's shape take one. w, scales and biases are evaluated.
-void prepare_decode_layout(const array& w, const array& scales, const array& biases, int group_size, int bits);
+// Makes the decode layouts (the copies of W that products of few rows of x with W^T read) of the
+// matrices that the CPU and their shapes take and that have none, all in one block of memory.
+// Their w, scales and biases are evaluated.
+void prepare_decode_layouts(const std::vector<PackedMatrix>& matrices);
 
 // (x, packed, scales, biases) -> x · W^T (transpose) or x · W.
 class QuantizedMatmul : public UnaryPrimitive {

@@ -344,10 +344,13 @@ array TransformerLM::operator()(const array& tokens, Cache* cache) {
   return logits;
 }
 
-void TransformerLM::prepare_decoding() {
-  Model::prepare_decoding();
-  if (lm_head_) return;
-  if (auto* table = dynamic_cast<nn::QuantizedEmbedding*>(&model_->embed_tokens())) table->prepare_decoding();
+std::vector<PackedMatrix> TransformerLM::decoding_matrices() {
+  std::vector<PackedMatrix> matrices = Model::decoding_matrices();
+  if (lm_head_) return matrices;
+  if (auto* table = dynamic_cast<nn::QuantizedEmbedding*>(&model_->embed_tokens())) {
+    matrices.push_back(table->packed_matrix());
+  }
+  return matrices;
 }
 
 nn::ParameterMap TransformerLM::sanitize(nn::ParameterMap weights) const {

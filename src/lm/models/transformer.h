@@ -143,7 +143,7 @@ class TransformerLM : public Model {
   int num_layers() const override { return args_.num_hidden_layers; }
   int vocab_size() const override { return args_.vocab_size; }
   nn::ParameterMap sanitize(nn::ParameterMap weights) const override;
-  void prepare_decoding() override;
+  std::vector<PackedMatrix> decoding_matrices() override;
   const TransformerArgs& args() const { return args_; }
 
  private:
