@@ -4,7 +4,8 @@
 // key/value projection of a 1B model: there the per-call cost shows. The 64 MB matrices (rows of
 // 2048 and 8192 elements) do not fit in the cache: they measure the decode kernel from DRAM.
 // 4- and 8-bit matrices of these shapes take the decode layout (quantized_decode.h), made by the
-// first iteration; up to 16 rows of x are read from it.
+// first iteration; up to 16 rows of x are read from it, at 4 bits in the bf16 form (x here holds
+// bfloat16 values). 8 rows against 64 MB matrices: batched decoding from DRAM.
 //   build/bench/quantized_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
@@ -77,6 +78,8 @@ BENCHMARK(BM_QuantizedMatmul)
     ->Args({4, 2048, 2048, 4})
     ->Args({8, 2048, 2048, 4})
     ->Args({8, 2048, 2048, 8})
+    ->Args({8, 65536, 2048, 4})
+    ->Args({8, 16384, 8192, 4})
     ->Args({16, 2048, 2048, 4})
     ->Args({16, 2048, 2048, 8})
     ->Args({24, 2048, 2048, 4})
