@@ -1,6 +1,7 @@
 // One token's sampling over a Llama-3 vocabulary (128,256 logits): the filters' cost per
-// generated token, next to greedy argmax. Args: top_p x 100 (100: off), top_k (0: off),
-// min_p x 100 (0: off).
+// generated token, next to greedy argmax (with the log-softmax a single sequence reports, and
+// alone, as a greedy batch takes it). Args: top_p x 100 (100: off), top_k (0: off), min_p x 100
+// (0: off).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -34,9 +35,18 @@ void BM_greedy(benchmark::State& state) {
   for (auto _ : state) sampler.sample(sampler.logprobs(logits, {})).eval();
 }
 
+// argmax alone over `rows` rows of logits: what a greedy batch samples with.
+void BM_argmax(benchmark::State& state) {
+  const int64_t rows = state.range(0);
+  array logits = tessera::random::normal({rows, kVocab}, tessera::float32, 0.0f, 3.0f, tessera::random::key(1));
+  logits.eval();
+  for (auto _ : state) tessera::argmax(logits, -1).eval();
+}
+
 }  // namespace
 
 BENCHMARK(BM_greedy)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_argmax)->ArgName("rows")->Arg(1)->Arg(8)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_sample)
     ->ArgNames({"top_p", "top_k", "min_p"})
     ->Args({100, 0, 0})
