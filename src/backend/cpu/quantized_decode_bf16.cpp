@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "backend/cpu/quantized_int8_layout.h"
 #include "backend/cpu/streaming_for.h"
 
 #define TESSERA_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
@@ -25,8 +26,9 @@ namespace tessera::cpu::qdecode::detail {
 
 namespace {
 
-// What 128 + q adds to each product, taken off the bias: scale * (128 + q) + (bias - 128 scale).
-constexpr float kOffset = 128.0f;
+// What 128 + q adds to each product, taken off the bias: scale * (128 + q) + (bias - 128 scale),
+// as in the bf16 form of MLX's layout.
+constexpr float kOffset = qint8::detail::kBf16Offset;
 
 // Rows of x in the bf16 form: per row, step and chunk j four vectors J = 0..3, whose lane l
 // holds the bfloat16 words of elements 8j + J and 8j + J + 4 of group l (the nibbles J and
@@ -83,11 +85,8 @@ TESSERA_BF16 void prepare_row(const float* x, const QuantizedMatrix& w, const Ge
   const int64_t gs = w.group_size;
   for (int64_t s = 0; s < geo.steps; ++s)
     for (int64_t j = 0; j < geo.chunks; ++j, words += 128) prepare_chunk(x + s * kStepGroups * gs + 8 * j, gs, words);
-  for (int64_t g = 0; g < geo.groups; ++g) {
-    __m512 v = _mm512_setzero_ps();
-    for (int64_t i = 0; i < gs; i += 16) v = _mm512_add_ps(v, _mm512_loadu_ps(x + g * gs + i));
-    sums[g] = _mm512_reduce_add_ps(v);
-  }
+  std::fill_n(sums, geo.groups, 0.0f);
+  qint8::detail::add_group_sums(x, w.cols, static_cast<int>(gs), sums);
 }
 
 PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
@@ -285,15 +284,9 @@ void run_passes(const PreparedX& px, int64_t M, const Geometry& geo, const Quant
 
 }  // namespace
 
-TESSERA_BF16 bool bf16_form(const float* x, int64_t n) {
+bool bf16_form(const float* x, int64_t n) {
   static const bool cpu = __builtin_cpu_supports("avx512bf16");
-  if (!cpu) return false;
-  __m512i low = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) low = _mm512_or_si512(low, _mm512_loadu_si512(x + i));
-  bool exact = _mm512_test_epi32_mask(low, _mm512_set1_epi32(0xFFFF)) == 0;
-  for (; i < n; ++i) exact = exact && (__builtin_bit_cast(uint32_t, x[i]) & 0xFFFFu) == 0;
-  return exact;
+  return cpu && qint8::detail::all_bf16(x, n);
 }
 
 void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {

@@ -96,6 +96,10 @@ TESSERA_VNNI void bf16_row(const float* x, int64_t K, uint16_t* out) {
   }
 }
 
+}  // namespace
+
+namespace detail {
+
 TESSERA_VNNI void add_group_sums(const float* x, int64_t K, int group_size, float* sums) {
   for (int64_t b = 0; b < K / kBlock; ++b) {
     const __m512 v = _mm512_add_ps(_mm512_loadu_ps(x + b * kBlock), _mm512_loadu_ps(x + b * kBlock + 16));
@@ -103,7 +107,6 @@ TESSERA_VNNI void add_group_sums(const float* x, int64_t K, int group_size, floa
   }
 }
 
-// Whether every element of x [n] is a bfloat16 value.
 TESSERA_VNNI bool all_bf16(const float* x, int64_t n) {
   __m512i low = _mm512_setzero_si512();
   int64_t i = 0;
@@ -114,7 +117,7 @@ TESSERA_VNNI bool all_bf16(const float* x, int64_t n) {
   return exact;
 }
 
-}  // namespace
+}  // namespace detail
 
 namespace avx512 {
 #define TESSERA_QINT8_TARGET TESSERA_VNNI

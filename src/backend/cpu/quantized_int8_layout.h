@@ -1,5 +1,6 @@
 // The layout of prepared x and of weight chunks, shared by the x preparation and by the decode
-// kernels of every instruction set (quantized_int8.cpp, quantized_int8_vbmi.cpp).
+// kernels of every instruction set (quantized_int8.cpp, quantized_int8_vbmi.cpp); the bf16 form's
+// pieces are shared with the decode layout's (quantized_decode_bf16.cpp).
 #pragma once
 
 #include <cstddef>
@@ -62,5 +63,11 @@ constexpr int kMaxPassRows = 8;
 // in the low mantissa bits under the exponent of 128 (exact, one bitwise op). The offset goes
 // with the bias: per group (bias - kBf16Offset * scale) · sum x.
 constexpr float kBf16Offset = 128.0f;
+
+// sums[g] += the float sum of x's elements in group g, for x [K] (AVX-512).
+void add_group_sums(const float* x, int64_t K, int group_size, float* sums);
+
+// Whether every element of x [n] is a bfloat16 value (AVX-512).
+bool all_bf16(const float* x, int64_t n);
 
 }  // namespace tessera::cpu::qint8::detail
