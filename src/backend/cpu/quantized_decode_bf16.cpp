@@ -46,7 +46,8 @@ struct ChunkIndex {
   constexpr ChunkIndex() : words{} {
     for (int J = 0; J < 4; ++J)
       for (int b = 0; b < 4; ++b) {
-        const int base = 16 * b + 1;  // group b's floats: 8 words each side of the pair of groups
+        // Float i of group b is words 16b + 2i (low half) and 16b + 2i + 1 (its bfloat16).
+        const int base = 16 * b + 1;
         words[2 * (4 * J + b)] = static_cast<uint16_t>(base + 2 * J);
         words[2 * (4 * J + b) + 1] = static_cast<uint16_t>(base + 2 * (J + 4));
       }
