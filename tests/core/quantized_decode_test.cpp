@@ -139,6 +139,29 @@ TEST_F(QuantizedDecode, EachRowOfABatchIsExactlyItsOwnProduct) {
   }
 }
 
+// At 4 bits, bfloat16 x takes the layout up to 32 rows (the bf16 form; quantized_decode.h): each
+// row of such a product through quantized_matmul is exactly that row's own product.
+TEST_F(QuantizedDecode, BfloatRowsUpToThirtyTwoAreEachTheirOwnProduct) {
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "the bf16 form needs AVX-512 BF16";
+  const int64_t N = 10, K = 16 * 64;
+  Weights wt = make_weights(N, K, 64, 4, bfloat16, 23);
+  array wd = dequantized(wt, 64, 4);
+  for (int64_t M : {17, 24, 32}) {
+    array x = astype(testing::random_array({M, K}, static_cast<uint32_t>(M + 50)), bfloat16);
+    array batch = astype(quantized_matmul(x, wt.w, wt.scales, wt.biases, true, 64, 4), float32);
+    array xf = astype(x, float32);
+    expect_within(batch, matmul(xf, transpose(wd)), abs(matmul(xf, transpose(wd))) * array(1.0f / 128.0f) + 1e-3f,
+                  "M " + std::to_string(M));
+    const std::vector<float> rows = batch.to_vector<float>();
+    for (int64_t m = 0; m < M; ++m) {
+      array alone = quantized_matmul(slice(x, {static_cast<int>(m), 0}, {static_cast<int>(m) + 1, static_cast<int>(K)}),
+                                     wt.w, wt.scales, wt.biases, true, 64, 4);
+      const std::vector<float> own = astype(alone, float32).to_vector<float>();
+      for (int64_t n = 0; n < N; ++n) ASSERT_EQ(rows[m * N + n], own[n]) << "M " << M << " row " << m;
+    }
+  }
+}
+
 // gemv takes several rows at 4 bits too (quantized_matmul hands it one): each row equal to its
 // own product.
 TEST_F(QuantizedDecode, FourBitRowsOfABatchThroughGemv) {
@@ -182,7 +205,7 @@ TEST_F(QuantizedDecode, Bf16RowsAreMultipliedExactly) {
       const cpu::QuantizedMatrix m = matrix(wt, K, gs, 4);
       const Layout layout(m);
       const std::vector<float> wd = dequantized(wt, gs, 4).to_vector<float>();
-      for (int64_t M : {1, 3, 8, 11}) {
+      for (int64_t M : {1, 3, 8, 11, 24}) {
         std::vector<float> x =
             astype(astype(testing::random_array({M, K}, static_cast<uint32_t>(M + gs)), bfloat16), float32)
                 .to_vector<float>();

@@ -284,7 +284,7 @@ bool supports(const QuantizedMatrix& w) {
          w.cols > 0 && w.cols % (w.group_size * kStepGroups) == 0;
 }
 
-int64_t max_rows(const QuantizedMatrix&) { return 16; }
+int64_t max_rows(const QuantizedMatrix& w, bool bf16_x) { return w.bits == 4 && bf16_x ? 32 : 16; }
 
 size_t layout_bytes(const QuantizedMatrix& w) {
   return static_cast<size_t>(w.rows / kTileRows) * static_cast<size_t>(Geometry(w).tile_bytes);
