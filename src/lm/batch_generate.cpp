@@ -44,41 +44,19 @@ struct Sequence {
 BatchKVCache::BatchKVCache(std::vector<int> left_padding, int start_offset)
     : left_padding_(std::move(left_padding)), offset_(start_offset) {}
 
-int BatchKVCache::length() const { return length_; }
+int BatchKVCache::length() const { return storage_.offset(); }
 
-// Like StandardKVCache, storage grows in steps of StandardKVCache::step columns and each update is
-// written in place: concatenating every step copied the whole cache and, as it grew through
-// the allocator's size classes, faulted in fresh pages (8 sequences of a 1B model: ~800 page
-// faults per step).
+// The storage grows in steps and takes each update in place (StandardKVCache): concatenating
+// every step copied the whole cache and, as it grew through the allocator's size classes,
+// faulted in fresh pages (8 sequences of a 1B model: ~800 page faults per step).
 std::pair<array, array> BatchKVCache::update_and_fetch(const array& keys, const array& values) {
   if (keys.shape(0) != batch_size()) {
     throw std::invalid_argument("[BatchKVCache] Keys for " + std::to_string(keys.shape(0)) + " rows, the cache has " +
                                 std::to_string(batch_size()) + ".");
   }
-  const int T = static_cast<int>(keys.shape(2));
-  if (!keys_ || length_ + T > keys_->shape(2)) {
-    constexpr int step = StandardKVCache::step;
-    const int64_t grow = int64_t{(step + T - 1) / step} * step;
-    auto blank = [grow](const array& like) {
-      return zeros({like.shape(0), like.shape(1), grow, like.shape(3)}, like.dtype());
-    };
-    if (keys_) {
-      keys_ = concatenate({slice_time(*keys_, 0, length_), blank(keys)}, 2);
-      values_ = concatenate({slice_time(*values_, 0, length_), blank(values)}, 2);
-    } else {
-      keys_ = blank(keys);
-      values_ = blank(values);
-    }
-  }
-  auto write = [this](const array& dst, const array& update) {
-    return slice_update(dst, update, {0, 0, length_, 0},
-                        {dst.shape(0), dst.shape(1), length_ + update.shape(2), dst.shape(3)});
-  };
-  keys_ = write(*keys_, keys);
-  values_ = write(*values_, values);
-  length_ += T;
-  offset_ += T;
-  return {slice_time(*keys_, 0, length_), slice_time(*values_, 0, length_)};
+  auto stored = storage_.update_and_fetch(keys, values);
+  offset_ += static_cast<int>(keys.shape(2));
+  return stored;
 }
 
 AttentionMask BatchKVCache::make_mask(int T, std::optional<int> window) const {
@@ -93,35 +71,29 @@ AttentionMask BatchKVCache::make_mask(int T, std::optional<int> window) const {
   return {"", mask};
 }
 
-std::vector<array> BatchKVCache::state() const {
-  if (!keys_) return {};
-  return {slice_time(*keys_, 0, length_), slice_time(*values_, 0, length_)};
-}
+std::vector<array> BatchKVCache::state() const { return storage_.state(); }
 
 void BatchKVCache::set_state(const std::vector<array>& state) {
   if (state.size() != 2 || state[0].ndim() != 4 || state[0].shape(0) != batch_size()) {
     throw std::invalid_argument("[BatchKVCache] A state is [keys, values] of [B, H, T, D] for its rows.");
   }
-  keys_ = state[0];
-  values_ = state[1];
-  length_ = static_cast<int>(state[0].shape(2));
+  storage_.set_state(state);
 }
 
 void BatchKVCache::filter(const std::vector<int>& rows) {
   std::vector<int> left;
   for (int r : rows) left.push_back(left_padding_.at(r));
   left_padding_ = left;
-  if (!keys_) return;
+  const std::vector<array> kv = state();
+  if (kv.empty()) return;
   array idx(rows.data(), {static_cast<int64_t>(rows.size())}, int32);
   const int drop = left.empty() ? 0 : *std::min_element(left.begin(), left.end());
-  keys_ = take(slice_time(*keys_, drop, length_), idx, 0);
-  values_ = take(slice_time(*values_, drop, length_), idx, 0);
-  length_ -= drop;
+  storage_.set_state({take(slice_time(kv[0], drop, length()), idx, 0), take(slice_time(kv[1], drop, length()), idx, 0)});
   for (int& l : left_padding_) l -= drop;
 }
 
 void BatchKVCache::extend(const BatchKVCache& other) {
-  if (!keys_ || !other.keys_) throw std::invalid_argument("[BatchKVCache] extend needs two filled caches.");
+  if (length() == 0 || other.length() == 0) throw std::invalid_argument("[BatchKVCache] extend needs two filled caches.");
   if (offset_ != other.offset_) {
     throw std::invalid_argument("[BatchKVCache] extend needs caches at the same position, got " +
                                 std::to_string(offset_) + " and " + std::to_string(other.offset_) + ".");
@@ -129,10 +101,9 @@ void BatchKVCache::extend(const BatchKVCache& other) {
   const int total = std::max(length(), other.length());
   const int mine = total - length();
   const int theirs = total - other.length();
-  const std::vector<array> state = this->state(), others = other.state();
-  keys_ = concatenate({left_pad_time(state[0], mine), left_pad_time(others[0], theirs)}, 0);
-  values_ = concatenate({left_pad_time(state[1], mine), left_pad_time(others[1], theirs)}, 0);
-  length_ = total;
+  const std::vector<array> kv = state(), others = other.state();
+  storage_.set_state({concatenate({left_pad_time(kv[0], mine), left_pad_time(others[0], theirs)}, 0),
+                      concatenate({left_pad_time(kv[1], mine), left_pad_time(others[1], theirs)}, 0)});
   for (int& l : left_padding_) l += mine;
   for (int l : other.left_padding_) left_padding_.push_back(l + theirs);
 }

@@ -42,9 +42,7 @@ class BatchKVCache : public KVCache {
 
  private:
   std::vector<int> left_padding_;
-  std::optional<array> keys_;
-  std::optional<array> values_;
-  int length_ = 0;
+  StandardKVCache storage_;  // columns of every row, padding included
   int offset_ = 0;
 };
 
