@@ -50,8 +50,6 @@ array QuantizedLinear::operator()(const array& x) {
   return has_parameter("bias") ? add(y, parameter("bias")) : y;
 }
 
-void QuantizedLinear::prepare_decoding() { prepare_quantized_matmul({packed_matrix()}); }
-
 PackedMatrix QuantizedLinear::packed_matrix() const {
   return {parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_};
 }
@@ -84,8 +82,6 @@ array QuantizedEmbedding::operator()(const array& ids) {
 array QuantizedEmbedding::as_linear(const array& x) {
   return quantized_matmul(x, parameter("weight"), parameter("scales"), parameter("biases"), true, group_size_, bits_);
 }
-
-void QuantizedEmbedding::prepare_decoding() { prepare_quantized_matmul({packed_matrix()}); }
 
 PackedMatrix QuantizedEmbedding::packed_matrix() const {
   return {parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_};

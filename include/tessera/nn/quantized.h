@@ -31,9 +31,7 @@ class QuantizedLinear : public UnaryModule {
 
   std::string type_name() const override { return "QuantizedLinear"; }
   array operator()(const array& x) override;
-  // Lays the weight out for decoding ahead of the first token (prepare_quantized_matmul).
-  void prepare_decoding();
-  // The packed weight with its scales, biases and quantization.
+  // The packed weight with its scales, biases and quantization (for prepare_quantized_matmul).
   PackedMatrix packed_matrix() const;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
@@ -53,9 +51,7 @@ class QuantizedEmbedding : public Embedding {
   array operator()(const array& ids) override;
   // x W^T with the quantized table: the tied output head.
   array as_linear(const array& x) override;
-  // Lays the table out for as_linear's decoding ahead of the first token.
-  void prepare_decoding();
-  // The packed table with its scales, biases and quantization.
+  // The packed table with its scales, biases and quantization (for prepare_quantized_matmul).
   PackedMatrix packed_matrix() const;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
