@@ -13,9 +13,8 @@
 #include <new>
 #include <utility>
 
+#include "backend/cpu/quantized_int8_layout.h"
 #include "backend/cpu/streaming_for.h"
-
-#define TESSERA_VNNI TESSERA_DECODE_TARGET
 
 namespace tessera::cpu::qdecode {
 
@@ -23,11 +22,12 @@ using namespace detail;
 
 namespace {
 
-// Elements of x that share one int8 scale (as in quantized_int8.h).
-constexpr int64_t kBlock = 32;
-// x = dx * (coarse + fine / 2^kFineShift) where x has two int8 terms.
-constexpr int kFineShift = 8;
-constexpr float kFineSteps = 1 << kFineShift;
+// x is rounded as in MLX's layout (quantized_int8.h): per block of kBlock elements one scale dx,
+// and x = dx * (coarse + fine / kFineSteps).
+using qint8::detail::kBlock;
+using qint8::detail::kFineShift;
+using qint8::detail::kFineSteps;
+
 // Each element of x is carried by two int8 terms, coarse + fine / 256 (as quantized_int8.h), so
 // that products stay within float tolerance of the float product. One term (llama.cpp's Q8_0
 // activations) would halve the dot products but, measured on a 512 x 2048 product of normal
@@ -51,7 +51,7 @@ struct PreparedX {
 
 // Rounds 16 elements t (x / dx) to two int8 terms: coarse = round(t) and
 // fine = round((t - coarse) * kFineSteps) saturated.
-TESSERA_VNNI void split(__m512 t, uint32_t coarse[4], uint32_t fine[4]) {
+TESSERA_DECODE_TARGET void split(__m512 t, uint32_t coarse[4], uint32_t fine[4]) {
   const __m512 rounded = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(coarse), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(rounded)));
   const __m512 rest = _mm512_mul_ps(_mm512_sub_ps(t, rounded), _mm512_set1_ps(kFineSteps));
@@ -66,7 +66,7 @@ void put_dwords(const uint32_t (&dwords)[4], int8_t* chunk0, int64_t chunk_strid
 
 // Block b of group g of one row of x: 32 elements.
 template <int BITS>
-TESSERA_VNNI void prepare_block(const float* x, int64_t gs, int64_t chunks, int64_t g, int64_t b, int8_t* terms,
+TESSERA_DECODE_TARGET void prepare_block(const float* x, int64_t gs, int64_t chunks, int64_t g, int64_t b, int8_t* terms,
                                 float* dx, float* sums) {
   constexpr int64_t X = kChunkTermBytes<BITS>;
   const int64_t s = g / kStepGroups, lane = g % kStepGroups, blocks = gs / kBlock;
@@ -129,7 +129,7 @@ constexpr int kChains = PAIRS <= 2 ? 4 : 2;
 // The int32 sums of one block of 32 elements (BITS chunks from c) for both weight rows of a tile
 // and MR rows of x.
 template <int BITS, int MR>
-TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* const* xc, bool prefetch,
+TESSERA_DECODE_TARGET inline void block_dots(const std::byte* c, const int8_t* const* xc, bool prefetch,
                                     __m512i (&a)[kTileRows][MR][kChains<kTileRows * MR>]) {
   constexpr int C = kChains<kTileRows * MR>;
   constexpr int64_t X = kChunkTermBytes<BITS>;
@@ -177,7 +177,7 @@ TESSERA_VNNI inline void block_dots(const std::byte* c, const int8_t* const* xc,
 
 // A block's int32 sums as one int32 per lane: coarse + fine / kFineSteps in units of dx.
 template <int C>
-TESSERA_VNNI inline __m512i block_sum(const __m512i (&a)[C]) {
+TESSERA_DECODE_TARGET inline __m512i block_sum(const __m512i (&a)[C]) {
   if constexpr (C == 2) return _mm512_add_epi32(_mm512_slli_epi32(a[0], kFineShift), a[1]);
   const __m512i coarse = _mm512_add_epi32(a[0], a[1]), fine = _mm512_add_epi32(a[2], a[3]);
   return _mm512_add_epi32(_mm512_slli_epi32(coarse, kFineShift), fine);
@@ -190,7 +190,7 @@ constexpr int kSweepRows = 4;
 // Adds one block of 32 elements (its first chunk `chunk`, its scales of x at x.dx + dx_at within
 // each row) for rows [m0, m0 + MR) of x to their float sums acc.
 template <int BITS, int MR>
-TESSERA_VNNI inline void sweep(const std::byte* c, const PreparedX& x, int64_t m0, int64_t chunk, int64_t dx_at,
+TESSERA_DECODE_TARGET inline void sweep(const std::byte* c, const PreparedX& x, int64_t m0, int64_t chunk, int64_t dx_at,
                                bool prefetch, const __m512 (&S)[kTileRows], __m512 (*acc)[kTileRows]) {
   constexpr int C = kChains<kTileRows * MR>;
   const int8_t* xc[MR];
@@ -219,7 +219,7 @@ struct Rows {
 // computed by the same operations in the same order whatever MR: a row of a batch gets exactly
 // the product of that row alone.
 template <int BITS, int MR>
-TESSERA_VNNI void tile(const Geometry& geo, ScaleType st, int64_t gs, const std::byte* p, int64_t n,
+TESSERA_DECODE_TARGET void tile(const Geometry& geo, ScaleType st, int64_t gs, const std::byte* p, int64_t n,
                        const Rows& rows) {
   const PreparedX& x = *rows.x;
   const int64_t blocks = gs / kBlock, params = scale_size(st) * kStepGroups;
