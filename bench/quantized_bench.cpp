@@ -4,8 +4,8 @@
 // key/value projection of a 1B model: there the per-call cost shows. The 64 MB matrices (rows of
 // 2048 and 8192 elements) do not fit in the cache: they measure the decode kernel from DRAM.
 // 4- and 8-bit matrices of these shapes take the decode layout (quantized_decode.h), made by the
-// first iteration; up to 16 rows of x are read from it, at 4 bits in the bf16 form (x here holds
-// bfloat16 values). 8 rows against 64 MB matrices: batched decoding from DRAM.
+// first iteration; up to 16 rows of x are read from it, and at 4 bits up to 32 of bfloat16 x (as
+// here) in the bf16 form. 8 rows against 64 MB matrices: batched decoding from DRAM.
 //   build/bench/quantized_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 

@@ -23,7 +23,7 @@ array dequantize(const array& w, const array& scales, const array& biases, int g
 // x · W^T [..., N] (the Linear layout); without, w holds [K, N] and the result is x · W.
 // Differentiable with respect to x. On CPUs with AVX-512 VNNI, few rows of x (decoding) times
 // 4- or 8-bit W^T round x to steps of 2^-15 of the largest |x| in each block of 32 elements,
-// except that at 4 bits x holding bfloat16 values is taken exactly (AVX-512 BF16).
+// except that at 4 bits bfloat16 x is taken exactly (AVX-512 BF16).
 array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4, StreamOrDevice s = {});
 

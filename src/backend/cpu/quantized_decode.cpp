@@ -284,7 +284,7 @@ bool supports(const QuantizedMatrix& w) {
          w.cols > 0 && w.cols % (w.group_size * kStepGroups) == 0;
 }
 
-int64_t max_rows(const QuantizedMatrix& w, bool bf16_x) { return w.bits == 4 && bf16_x ? 32 : 16; }
+int64_t max_rows(const QuantizedMatrix& w, bool bf16_x) { return w.bits == 4 && bf16_x && bf16_form() ? 32 : 16; }
 
 size_t layout_bytes(const QuantizedMatrix& w) {
   return static_cast<size_t>(w.rows / kTileRows) * static_cast<size_t>(Geometry(w).tile_bytes);
@@ -314,9 +314,9 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   });
 }
 
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, bool bf16_x) {
   if (M <= 0) return;
-  if (w.bits == 4 && bf16_form(x, M * w.cols)) return gemv_bf16(x, M, w, layout, y);
+  if (w.bits == 4 && bf16_x && bf16_form()) return gemv_bf16(x, M, w, layout, y);
   if (w.bits == 4) return run_passes<4>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
   run_passes<8>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
 }

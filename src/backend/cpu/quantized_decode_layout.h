@@ -62,10 +62,10 @@ inline void prefetch_head(const std::byte* begin, int64_t bytes) {
   for (int64_t o = 0; o < head; o += 64) _mm_prefetch(reinterpret_cast<const char*>(begin + o), _MM_HINT_T0);
 }
 
-// Whether x [n] holds only bfloat16 values, and this CPU multiplies them (AVX-512 BF16).
-bool bf16_form(const float* x, int64_t n);
+// Whether this CPU multiplies bfloat16 values (AVX-512 BF16).
+bool bf16_form();
 
-// gemv with 4-bit weights and bfloat16 x (bf16_form), see quantized_decode_bf16.cpp.
+// gemv with 4-bit weights and bfloat16 x, see quantized_decode_bf16.cpp.
 void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y);
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -107,6 +107,11 @@ TESSERA_VNNI void add_group_sums(const float* x, int64_t K, int group_size, floa
   }
 }
 
+}  // namespace detail
+
+namespace {
+
+// Whether every element of x [n] is a bfloat16 value.
 TESSERA_VNNI bool all_bf16(const float* x, int64_t n) {
   __m512i low = _mm512_setzero_si512();
   int64_t i = 0;
@@ -117,7 +122,7 @@ TESSERA_VNNI bool all_bf16(const float* x, int64_t n) {
   return exact;
 }
 
-}  // namespace detail
+}  // namespace
 
 namespace avx512 {
 #define TESSERA_QINT8_TARGET TESSERA_VNNI

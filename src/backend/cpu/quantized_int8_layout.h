@@ -67,7 +67,4 @@ constexpr float kBf16Offset = 128.0f;
 // sums[g] += the float sum of x's elements in group g, for x [K] (AVX-512).
 void add_group_sums(const float* x, int64_t K, int group_size, float* sums);
 
-// Whether every element of x [n] is a bfloat16 value (AVX-512).
-bool all_bf16(const float* x, int64_t n);
-
 }  // namespace tessera::cpu::qint8::detail

@@ -232,10 +232,11 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
                               : x.dtype() == float16 ? cpu::InputType::float16
                                                      : cpu::InputType::float32;
-  const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, x.dtype() == bfloat16);
+  const bool bf16_x = x.dtype() == bfloat16;
+  const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, bf16_x);
   const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
   if (layout) {
-    cpu::qdecode::gemv(xf, M, w.matrix, layout, y);
+    cpu::qdecode::gemv(xf, M, w.matrix, layout, y, bf16_x);
   } else if (transpose_) {
     cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
   } else {
