@@ -197,6 +197,7 @@ inline bool run_prompts_file(const PowerFlags& flags, const PowerSession& sessio
   batch.sampler = options.sampler;
   batch.seed = options.seed;
   batch.batch_size = flags.batch_size;
+  batch.prefill_step_size = options.prefill_step_size;
   batch.extra_eos_token_ids = options.extra_eos_token_ids;
   lm::BatchGenerateResult result = lm::batch_generate(loaded, prompts, batch);
   if (verbose) std::printf("==========\n");

@@ -97,6 +97,20 @@ TEST(BatchGenerate, SequencesStopAtTheirOwnEndOfSequence) {
   EXPECT_GT(lengths.size(), 1u);
 }
 
+TEST(BatchGenerate, PromptsPrefilledInChunksGiveTheSameTokens) {
+  // Chunks of 3 columns: the short prompts' rows are all padding in the first chunks, and each
+  // later chunk attends to the columns the earlier ones stored.
+  BatchGenerateOptions options;
+  options.max_tokens = 30;
+  options.batch_size = 5;
+  options.prefill_step_size = 3;
+  auto ps = prompts();
+  auto result = tx::lm::batch_generate(demo(), ps, options);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(result.results[i].tokens, single(ps[i], options.max_tokens).tokens) << "prompt " << i;
+  }
+}
+
 TEST(BatchKVCache, MaskHidesEachRowsPadding) {
   tx::lm::BatchKVCache cache({2, 0});
   auto mask = cache.make_mask(3, std::nullopt);
@@ -111,5 +125,8 @@ TEST(BatchGenerate, BadInputIsRefused) {
   EXPECT_THROW(tx::lm::batch_generate(demo(), {{}}, options), std::invalid_argument);
   EXPECT_THROW(tx::lm::batch_generate(demo(), {{1, 100000}}, options), std::invalid_argument);
   options.batch_size = 0;
+  EXPECT_THROW(tx::lm::batch_generate(demo(), {{1, 2}}, options), std::invalid_argument);
+  options.batch_size = 1;
+  options.prefill_step_size = 0;
   EXPECT_THROW(tx::lm::batch_generate(demo(), {{1, 2}}, options), std::invalid_argument);
 }

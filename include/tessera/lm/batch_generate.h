@@ -51,6 +51,7 @@ struct BatchGenerateOptions {
   SamplerOptions sampler;
   std::optional<uint64_t> seed;  // sequence i samples with seed + i
   int batch_size = 8;            // sequences decoded at once
+  int prefill_step_size = 2048;  // prompt columns per prefill pass
   std::vector<int> extra_eos_token_ids;
 };
 
