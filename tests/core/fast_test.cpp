@@ -196,6 +196,39 @@ TEST(Attention, DecodeFromStridedCacheAndHalfPrecision) {
   }
 }
 
+TEST(Attention, BfloatDecodingAtModelHeadSizes) {
+  // Head sizes of real models take the decode kernel for bfloat16 (query heads of a key/value head
+  // together, 16 keys per block): key counts below, at and past a block, from a strided cache.
+  for (auto [D, Dv] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {256, 256}, {64, 128}}) {
+    const array cache_k = astype(random_array({2, 2, 80, D}, 30), bfloat16);
+    const array cache_v = astype(random_array({2, 2, 80, Dv}, 31), bfloat16);
+    for (int64_t Tq : {1, 3})
+      for (int64_t Tk : {3, 16, 17, 70}) {
+        const std::string what = "D " + std::to_string(D) + " Dv " + std::to_string(Dv) + " Tq " +
+                                  std::to_string(Tq) + " Tk " + std::to_string(Tk);
+        const array k = slice(cache_k, {0, 0, 0, 0}, {2, 2, Tk, D}), v = slice(cache_v, {0, 0, 0, 0}, {2, 2, Tk, Dv});
+        const array q = astype(random_array({2, 8, Tq, D}, 32), bfloat16);
+        const array kc = contiguous(k), vc = contiguous(v);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+        SCOPED_TRACE(what);
+        expect_same(fast::scaled_dot_product_attention(q, k, v, scale, "causal"), sdpa_ref(q, kc, vc, scale, true),
+                    testing::tol_for(bfloat16) * 2);
+        std::vector<float> keep(2 * Tq * Tk);
+        for (size_t i = 0; i < keep.size(); ++i) keep[i] = (i % 4 != 2) ? 1.0f : 0.0f;
+        const array boolean = astype(mat(keep, {2, 1, Tq, Tk}), bool_);
+        expect_same(fast::scaled_dot_product_attention(q, k, v, scale, "", boolean),
+                    sdpa_ref(q, kc, vc, scale, false, boolean), testing::tol_for(bfloat16) * 2);
+        const array additive = multiply(random_array({Tq, Tk}, 33), array(2.0f));
+        expect_same(fast::scaled_dot_product_attention(q, k, v, scale, "causal", additive, 5.0f),
+                    sdpa_ref(q, kc, vc, scale, true, additive, 5.0f), testing::tol_for(bfloat16) * 2);
+      }
+  }
+  const array q = astype(random_array({1, 4, 1, 64}, 34), bfloat16);
+  const array k = astype(random_array({1, 2, 20, 64}, 35), bfloat16), v = astype(random_array({1, 2, 20, 64}, 36), bfloat16);
+  expect_close(fast::scaled_dot_product_attention(q, k, v, 0.1f, "", astype(zeros({1, 20}), bool_)),
+               std::vector<float>(4 * 64, 0.0f));
+}
+
 TEST(Attention, LongQueryBlocks) {
   // Enough queries for the blocked GEMM path, with a partial last block.
   const array q = random_array({1, 4, 70, 8}, 25);

@@ -5,7 +5,9 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/attention_decode.h"
 #include "backend/cpu/dtype_dispatch.h"
+#include "backend/cpu/attention_rows.h"
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/simd_rows.h"
 
@@ -18,23 +20,6 @@ constexpr int64_t kQueryBlock = 8;
 // dot-product loop.
 constexpr int64_t kGemmMinQueries = 16;
 constexpr int64_t kGemmBlock = 64;
-
-// Adds one row of the mask (n entries spaced by stride) to the scores.
-void add_mask_row(Dtype dtype, const void* base, int64_t offset, int64_t stride, int64_t n, float* scores) {
-  dispatch_all(dtype, [&](auto tag) {
-    using M = typename decltype(tag)::type;
-    const M* m = static_cast<const M*>(base) + offset;
-    for (int64_t j = 0; j < n; ++j) {
-      if constexpr (std::is_same_v<M, bool>) {
-        if (!m[j * stride]) scores[j] = -std::numeric_limits<float>::infinity();
-      } else if constexpr (std::is_integral_v<M>) {
-        scores[j] += static_cast<float>(m[j * stride]);
-      } else {
-        scores[j] += to_f32(m[j * stride]);
-      }
-    }
-  });
-}
 
 void dot_rows(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
   simd::dot_rows(q, rows, ld, n, d, out);
@@ -105,18 +90,6 @@ void attention_typed(const AttentionParams& p, const AttentionOperand& q, const 
       }
     }
   });
-}
-
-// Softmax of one score row in place over its first n_keys entries, with entries from `limit`
-// on hidden; returns the normaliser, or 0 when no key is visible.
-float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
-  for (int64_t j = limit; j < n_keys; ++j) row[j] = -std::numeric_limits<float>::infinity();
-  const float m = limit > 0 ? simd::max(row, limit) : -std::numeric_limits<float>::infinity();
-  if (m == -std::numeric_limits<float>::infinity()) {
-    std::fill(row, row + n_keys, 0.0f);
-    return 0.0f;
-  }
-  return simd::exp_shifted(row, m, row, n_keys);
 }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -202,7 +175,7 @@ void attention(const AttentionParams& p, const AttentionOperand& q, const Attent
   dispatch_float(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (p.Tq >= kGemmMinQueries) attention_gemm<T>(p, q, k, v, mask, static_cast<T*>(out));
-    else attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
+    else if (!attention_decode(p, q, k, v, mask, out)) attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
   });
 }
 

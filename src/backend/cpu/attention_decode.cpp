@@ -1,0 +1,206 @@
+// Decoding attends one or a few queries per head to the whole cache, so its cost is reading the
+// keys and values, and the kernel of attention.cpp spent five times that: per query head every
+// key row was converted to float32 and dotted with its own horizontal sum. Here the query heads
+// that share a key/value head (and their few query rows) go together, each key and value row read
+// from memory once for all of them; vdpbf16ps dots bfloat16 queries with bfloat16 keys, and the
+// sums of 16 keys are reduced into one vector at once (45 shuffles and adds instead of 16
+// horizontal sums). Values are weighted in float32 with the probabilities in float32, as before.
+#include "backend/cpu/attention_decode.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/attention_rows.h"
+#include "backend/cpu/kernel_util.h"
+#include "backend/cpu/simd_features.h"
+#include "backend/cpu/simd_rows.h"
+
+namespace tessera::cpu {
+namespace {
+
+constexpr int64_t kKeyBlock = 16;
+constexpr int64_t kMaxQueries = 16;
+
+// Rows of keys or values ahead of the ones read: each head's cache is one stream.
+constexpr int64_t kAheadRows = 64;
+
+// Prefetches `rows` rows of `bytes` bytes, ld elements apart, from p.
+inline void prefetch_rows(const uint16_t* p, int64_t ld, int64_t rows, int64_t bytes) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + r * ld) + o, _MM_HINT_T0);
+}
+
+// Blocks [x0 + x1, x2 + x3, y0 + y1, y2 + y3] of two vectors' 128-bit blocks.
+TESSERA_TARGET_AVX512 inline __m512 fold_blocks(__m512 x, __m512 y) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Lane j of the result is the sum of the lanes of a[j].
+TESSERA_TARGET_AVX512 inline __m512 sum_lanes(const __m512 (&a)[kKeyBlock]) {
+  // Per 128-bit block, u = [a0 + a2, b0 + b2, a1 + a3, b1 + b3] of the block's four elements.
+  __m512 u[8];
+  for (int i = 0; i < 8; ++i)
+    u[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  // Per block, v = the block's sums of four vectors in order.
+  __m512 v[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d x = _mm512_castps_pd(u[2 * i]), y = _mm512_castps_pd(u[2 * i + 1]);
+    v[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  // The four blocks of each v summed, two at a time.
+  return fold_blocks(fold_blocks(v[0], v[1]), fold_blocks(v[2], v[3]));
+}
+
+// out[t] = q · keys[t] for 16 key rows ld elements apart; q is C vectors of 32 bfloat16.
+template <int C>
+TESSERA_TARGET_AVX512_BF16 inline void dot_key_block(const __m512bh (&q)[C], const uint16_t* keys, int64_t ld,
+                                                     float* out) {
+  __m512 a[kKeyBlock];
+  for (int t = 0; t < kKeyBlock; ++t) {
+    __m512 s = _mm512_setzero_ps();
+    for (int c = 0; c < C; ++c) s = _mm512_dpbf16_ps(s, q[c], (__m512bh)_mm512_loadu_si512(keys + t * ld + 32 * c));
+    a[t] = s;
+  }
+  _mm512_storeu_ps(out, sum_lanes(a));
+}
+
+// scores[r][j] = q[r] · keys[j] for rows r < R and keys j < n.
+template <int C>
+TESSERA_TARGET_AVX512_BF16 void dot_keys(const uint16_t* const* q, int64_t R, const uint16_t* keys, int64_t ld,
+                                         int64_t n, float* scores, int64_t score_stride) {
+  __m512bh qv[kMaxQueries][C];
+  for (int64_t r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) qv[r][c] = (__m512bh)_mm512_loadu_si512(q[r] + 32 * c);
+  int64_t j = 0;
+  for (; j + kKeyBlock <= n; j += kKeyBlock) {
+    prefetch_rows(keys + (j + kAheadRows) * ld, ld, kKeyBlock, 64 * C);
+    for (int64_t r = 0; r < R; ++r) dot_key_block<C>(qv[r], keys + j * ld, ld, scores + r * score_stride + j);
+  }
+  if (j == n) return;
+  // The last keys, copied into a block of zeros.
+  alignas(64) uint16_t tail[kKeyBlock * 32 * C] = {};
+  for (int64_t t = 0; t < n - j; ++t) std::memcpy(tail + t * 32 * C, keys + (j + t) * ld, 64 * C);
+  alignas(64) float sums[kKeyBlock];
+  for (int64_t r = 0; r < R; ++r) {
+    dot_key_block<C>(qv[r], tail, 32 * C, sums);
+    std::copy(sums, sums + (n - j), scores + r * score_stride + j);
+  }
+}
+
+// acc[r] = sum over j < n of p[r][j] * values[j] for QB rows, values V16 vectors of 16 bfloat16.
+template <int V16, int QB>
+TESSERA_TARGET_AVX512 void weigh_values(const float* const* p, const uint16_t* values, int64_t ld, int64_t n,
+                                        float* const* acc) {
+  __m512 sum[QB][V16];
+  for (auto& row : sum)
+    for (auto& s : row) s = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    prefetch_rows(values + (j + kAheadRows) * ld, ld, 1, 32 * V16);
+    __m512 v[V16];
+    for (int c = 0; c < V16; ++c) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + j * ld + 16 * c));
+      v[c] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    for (int r = 0; r < QB; ++r) {
+      const __m512 w = _mm512_set1_ps(p[r][j]);
+      for (int c = 0; c < V16; ++c) sum[r][c] = _mm512_fmadd_ps(w, v[c], sum[r][c]);
+    }
+  }
+  for (int r = 0; r < QB; ++r)
+    for (int c = 0; c < V16; ++c) _mm512_storeu_ps(acc[r] + 16 * c, sum[r][c]);
+}
+
+template <int V16>
+void weigh_all(const float* const* p, int64_t R, const uint16_t* values, int64_t ld, int64_t n, float* const* acc) {
+  constexpr int QB = 16 / V16;
+  int64_t r = 0;
+  for (; r + QB <= R; r += QB) weigh_values<V16, QB>(p + r, values, ld, n, acc + r);
+  for (; r < R; ++r) weigh_values<V16, 1>(p + r, values, ld, n, acc + r);
+}
+
+struct Problem {
+  const AttentionParams& p;
+  const AttentionOperand &q, &k, &v, &mask;
+  bfloat16_t* out;
+};
+
+// The query rows of key/value head hk of batch b: every query head of its group and query row.
+template <int C>
+void attend_group(const Problem& pr, int64_t b, int64_t hk, std::vector<float>& scores, std::vector<float>& acc) {
+  const AttentionParams& p = pr.p;
+  const int64_t group = p.Hq / p.Hkv, R = group * p.Tq;
+  const int64_t n_keys = p.Tk;
+  const auto* keys = static_cast<const uint16_t*>(pr.k.data) + b * pr.k.strides[0] + hk * pr.k.strides[1];
+  const auto* values = static_cast<const uint16_t*>(pr.v.data) + b * pr.v.strides[0] + hk * pr.v.strides[1];
+  const uint16_t* q[kMaxQueries * 16];
+  const float* prob[kMaxQueries * 16];
+  float* sums[kMaxQueries * 16];
+  scores.resize(R * n_keys);
+  acc.resize(R * p.Dv);
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
+    q[r] = static_cast<const uint16_t*>(pr.q.data) + b * pr.q.strides[0] + h * pr.q.strides[1] + i * pr.q.strides[2];
+    prob[r] = scores.data() + r * n_keys;
+    sums[r] = acc.data() + r * p.Dv;
+  }
+  for (int64_t r0 = 0; r0 < R; r0 += kMaxQueries)
+    dot_keys<C>(q + r0, std::min(kMaxQueries, R - r0), keys, pr.k.strides[2], n_keys, scores.data() + r0 * n_keys, n_keys);
+  std::vector<float> norm(R);
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
+    float* row = scores.data() + r * n_keys;
+    simd::scale(row, p.scale, n_keys);
+    if (p.softcap) {
+      const float cap = *p.softcap, inv_cap = 1.0f / *p.softcap;
+      for (int64_t j = 0; j < n_keys; ++j) row[j] = cap * std::tanh(row[j] * inv_cap);
+    }
+    if (p.mask_dtype) {
+      add_mask_row(*p.mask_dtype, pr.mask.data, b * pr.mask.strides[0] + h * pr.mask.strides[1] + i * pr.mask.strides[2],
+                   pr.mask.strides[3], n_keys, row);
+    }
+    const int64_t limit = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, n_keys) : n_keys;
+    norm[r] = softmax_scores(row, n_keys, limit);
+  }
+  switch (p.Dv) {
+    case 64: weigh_all<4>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
+    case 128: weigh_all<8>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
+    default: weigh_all<16>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
+    simd::scale(sums[r], norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
+    store_row(sums[r], pr.out + ((b * p.Hq + h) * p.Tq + i) * p.Dv, p.Dv);
+  }
+}
+
+template <int C>
+void attend(const Problem& pr) {
+  const AttentionParams& p = pr.p;
+  const int64_t work = p.Hq / p.Hkv * p.Tq * p.Tk * (p.D + p.Dv);
+  parallel_chunks(p.B * p.Hkv, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)), [&](int64_t begin, int64_t end) {
+    std::vector<float> scores, acc;
+    for (int64_t item = begin; item < end; ++item) attend_group<C>(pr, item / p.Hkv, item % p.Hkv, scores, acc);
+  });
+}
+
+}  // namespace
+
+bool attention_decode(const AttentionParams& p, const AttentionOperand& q, const AttentionOperand& k,
+                      const AttentionOperand& v, const AttentionOperand& mask, void* out) {
+  const bool fits = p.dtype == bfloat16 && p.Tq < kMaxQueries && p.Hq / p.Hkv * p.Tq <= kMaxQueries * 16 &&
+                    (p.D == 64 || p.D == 128 || p.D == 256) && (p.Dv == 64 || p.Dv == 128 || p.Dv == 256) &&
+                    p.Tk > 0 && cpu_has_avx512_bf16();
+  if (!fits) return false;
+  const Problem pr{p, q, k, v, mask, static_cast<bfloat16_t*>(out)};
+  switch (p.D) {
+    case 64: attend<2>(pr); break;
+    case 128: attend<4>(pr); break;
+    default: attend<8>(pr); break;
+  }
+  return true;
+}
+
+}  // namespace tessera::cpu

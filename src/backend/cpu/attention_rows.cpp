@@ -1,0 +1,39 @@
+#include "backend/cpu/attention_rows.h"
+
+#include <algorithm>
+#include <limits>
+#include <type_traits>
+
+#include "backend/cpu/dtype_dispatch.h"
+#include "backend/cpu/kernel_util.h"
+#include "backend/cpu/simd_rows.h"
+
+namespace tessera::cpu {
+
+void add_mask_row(Dtype dtype, const void* base, int64_t offset, int64_t stride, int64_t n, float* scores) {
+  dispatch_all(dtype, [&](auto tag) {
+    using M = typename decltype(tag)::type;
+    const M* m = static_cast<const M*>(base) + offset;
+    for (int64_t j = 0; j < n; ++j) {
+      if constexpr (std::is_same_v<M, bool>) {
+        if (!m[j * stride]) scores[j] = -std::numeric_limits<float>::infinity();
+      } else if constexpr (std::is_integral_v<M>) {
+        scores[j] += static_cast<float>(m[j * stride]);
+      } else {
+        scores[j] += to_f32(m[j * stride]);
+      }
+    }
+  });
+}
+
+float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
+  for (int64_t j = limit; j < n_keys; ++j) row[j] = -std::numeric_limits<float>::infinity();
+  const float m = limit > 0 ? simd::max(row, limit) : -std::numeric_limits<float>::infinity();
+  if (m == -std::numeric_limits<float>::infinity()) {
+    std::fill(row, row + n_keys, 0.0f);
+    return 0.0f;
+  }
+  return simd::exp_shifted(row, m, row, n_keys);
+}
+
+}  // namespace tessera::cpu
