@@ -25,6 +25,7 @@ struct BenchFlags {
   int n_prompt = 512;
   int n_gen = 128;
   int repetitions = 3;
+  int n_depth = 0;
   int threads = 0;
   bool json = false;
 };
@@ -85,12 +86,12 @@ void print_row(const std::string& model, const std::string& dtype, const std::st
                int threads, const std::string& test, const std::vector<double>& tps) {
   char ts[64];
   std::snprintf(ts, sizeof ts, "%.2f \u00b1 %.2f", lm::mean(tps), lm::stddev(tps));
-  std::printf("| %-24s | %-8s | %11s | %10s | %7d | %8s | %20s |\n", model.c_str(), dtype.c_str(), size.c_str(),
+  std::printf("| %-24s | %-8s | %11s | %10s | %7d | %14s | %20s |\n", model.c_str(), dtype.c_str(), size.c_str(),
               params.c_str(), threads, test.c_str(), ts);
 }
 
 void run(const BenchFlags& flags) {
-  if (flags.n_prompt < 0 || flags.n_gen < 0) throw std::invalid_argument("-p and -n must be >= 0.");
+  if (flags.n_prompt < 0 || flags.n_gen < 0 || flags.n_depth < 0) throw std::invalid_argument("-p, -n and -d must be >= 0.");
   if (flags.repetitions < 1) throw std::invalid_argument("-r must be >= 1, got " + std::to_string(flags.repetitions) + ".");
   if (flags.threads < 0) throw std::invalid_argument("-t must be >= 1, got " + std::to_string(flags.threads) + ".");
   // The worker pool reads its size once, when the first kernel runs.
@@ -104,6 +105,7 @@ void run(const BenchFlags& flags) {
   options.n_prompt = flags.n_prompt;
   options.n_gen = flags.n_gen;
   options.repetitions = flags.repetitions;
+  options.n_depth = flags.n_depth;
   // On a machine whose bandwidth drifts (a virtual machine's neighbours), the limit is measured
   // right before and right after the runs and the larger figure is the one compared with.
   const bool probe = options.n_gen > 0;
@@ -113,7 +115,11 @@ void run(const BenchFlags& flags) {
 
   const int threads = cpu::num_threads();
   const size_t weights = lm::weights_bytes(*loaded.model);
-  const double tg_fraction = r.tg_tps.empty() ? 0.0 : lm::mean(r.tg_tps) * static_cast<double>(weights) / bandwidth;
+  // What one generated token reads: the weights, and at a depth the cache up to the average
+  // position of the tg test.
+  const double cache_read = static_cast<double>(r.cache_bytes_per_token) * (flags.n_depth + (flags.n_gen + 1) / 2.0);
+  const double per_token = static_cast<double>(weights) + cache_read;
+  const double tg_fraction = r.tg_tps.empty() ? 0.0 : lm::mean(r.tg_tps) * per_token / bandwidth;
   const std::string dtype = dtype_or_bits(loaded);
   const std::string name = model_name(flags.model.model);
   if (flags.json) {
@@ -122,11 +128,13 @@ void run(const BenchFlags& flags) {
                                   {"threads", threads},
                                   {"n_prompt", flags.n_prompt},
                                   {"n_gen", flags.n_gen},
+                                  {"n_depth", flags.n_depth},
                                   {"pp_tps", lm::mean(r.pp_tps)},
                                   {"tg_tps", lm::mean(r.tg_tps)},
                                   {"pp_tps_all", r.pp_tps},
                                   {"tg_tps_all", r.tg_tps},
                                   {"weights_bytes", weights},
+                                  {"cache_bytes_per_token", r.cache_bytes_per_token},
                                   {"n_params", nn::parameter_count(*loaded.model)},
                                   {"peak_memory_bytes", r.peak_memory_bytes},
                                   {"load_seconds", load_seconds},
@@ -140,19 +148,22 @@ void run(const BenchFlags& flags) {
   const size_t params = nn::parameter_count(*loaded.model);
   std::string size = with_unit(static_cast<double>(weights), 1024, {"B", "KiB", "MiB", "GiB"});
   std::string count = with_unit(static_cast<double>(params), 1000, {"", "K", "M", "B"});
-  std::printf("| %-24s | %-8s | %11s | %10s | %7s | %8s | %20s |\n", "model", "dtype", "size", "params", "threads",
+  std::printf("| %-24s | %-8s | %11s | %10s | %7s | %14s | %20s |\n", "model", "dtype", "size", "params", "threads",
               "test", "t/s");
   std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(), std::string(8, '-').c_str(),
               (std::string(10, '-') + ":").c_str(), (std::string(9, '-') + ":").c_str(),
-              (std::string(6, '-') + ":").c_str(), (std::string(7, '-') + ":").c_str(),
+              (std::string(6, '-') + ":").c_str(), (std::string(13, '-') + ":").c_str(),
               (std::string(19, '-') + ":").c_str());
-  if (!r.pp_tps.empty()) print_row(name, dtype, size, count, threads, "pp" + std::to_string(flags.n_prompt), r.pp_tps);
-  if (!r.tg_tps.empty()) print_row(name, dtype, size, count, threads, "tg" + std::to_string(flags.n_gen), r.tg_tps);
+  const std::string at = flags.n_depth > 0 ? " @ d" + std::to_string(flags.n_depth) : "";
+  const std::string pp = "pp" + std::to_string(flags.n_prompt) + at, tg = "tg" + std::to_string(flags.n_gen) + at;
+  if (!r.pp_tps.empty()) print_row(name, dtype, size, count, threads, pp, r.pp_tps);
+  if (!r.tg_tps.empty()) print_row(name, dtype, size, count, threads, tg, r.tg_tps);
   std::printf("\nload time: %.3f s, peak memory: %.3f GB, weights: %.3f GB\n", load_seconds,
               static_cast<double>(r.peak_memory_bytes) / 1e9, static_cast<double>(weights) / 1e9);
   if (!r.tg_tps.empty()) {
-    std::printf("memory bandwidth: %.1f GB/s (read, %d threads, best of before and after); tg%d reads %.3f GB per token: %.0f %% of the bandwidth limit\n",
-                bandwidth / 1e9, threads, flags.n_gen, static_cast<double>(weights) / 1e9, 100.0 * tg_fraction);
+    const std::string cache = flags.n_depth > 0 ? " (" + std::to_string(cache_read / 1e9).substr(0, 5) + " GB of it cache)" : "";
+    std::printf("memory bandwidth: %.1f GB/s (read, %d threads, best of before and after); %s reads %.3f GB per token%s: %.0f %% of the bandwidth limit\n",
+                bandwidth / 1e9, threads, tg.c_str(), per_token / 1e9, cache.c_str(), 100.0 * tg_fraction);
   }
   std::fflush(stdout);
 }
@@ -163,6 +174,7 @@ void setup(CLI::App& app) {
   app.add_option("-p,--n-prompt", flags->n_prompt, "Prompt tokens for the pp test (0: skip)")->capture_default_str();
   app.add_option("-n,--n-gen", flags->n_gen, "Generated tokens for the tg test (0: skip)")->capture_default_str();
   app.add_option("-r,--repetitions", flags->repetitions, "Repetitions of each test")->capture_default_str();
+  app.add_option("-d,--n-depth", flags->n_depth, "Tokens already in the cache when each test starts")->capture_default_str();
   app.add_option("-t,--threads", flags->threads, "CPU threads (default: TESSERA_NUM_THREADS or all cores)");
   app.add_flag("--json", flags->json, "Print one JSON object per configuration");
   app.callback([flags] { run(*flags); });

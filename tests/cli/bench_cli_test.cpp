@@ -44,6 +44,28 @@ TEST(BenchCli, TableLikeLlamaBench) {
   EXPECT_NE(r.out.find("of the bandwidth limit"), std::string::npos) << r.out;
 }
 
+// -d: every test starts from a cache already holding that many tokens, and what a generated token
+// reads includes the cache up to the tg test's average position.
+TEST(BenchCli, DepthStartsEachTestFromAFilledCache) {
+  auto r = run_cli({"bench", "-p", "4", "-n", "4", "-d", "40", "-r", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["n_depth"], 40);
+  // Keys and values of 5 layers, 4 heads of 8 float32 each.
+  EXPECT_EQ(j["cache_bytes_per_token"].get<size_t>(), 2u * 5 * 4 * 8 * 4);
+  const double per_token = 260032.0 * 4 + 2.0 * 5 * 4 * 8 * 4 * (40 + 2.5);
+  EXPECT_NEAR(j["tg_bandwidth_fraction"].get<double>(),
+              j["tg_tps"].get<double>() * per_token / j["read_bandwidth_bytes_per_s"].get<double>(), 1e-9);
+  auto table = run_cli({"bench", "-p", "4", "-n", "4", "-d", "40", "-r", "1"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("pp4 @ d40"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("tg4 @ d40"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("GB of it cache"), std::string::npos) << table.out;
+  auto bad = run_cli({"bench", "-p", "4", "-n", "4", "-d", "-1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("-d"), std::string::npos) << bad.err;
+}
+
 // A mixed-precision model is labelled with the widths its quantized layers use.
 TEST(BenchCli, MixedQuantizationLabelsItsWidths) {
   TempDir dir;

@@ -15,6 +15,7 @@ struct BenchOptions {
   int n_prompt = 512;
   int n_gen = 128;
   int repetitions = 3;
+  int n_depth = 0;    // tokens the cache holds before each test (llama-bench's -d)
   uint64_t seed = 0;  // for the random token ids
 };
 
@@ -22,6 +23,7 @@ struct BenchResult {
   std::vector<double> pp_tps;  // one per repetition (empty when n_prompt == 0)
   std::vector<double> tg_tps;  // one per repetition (empty when n_gen == 0)
   size_t peak_memory_bytes = 0;
+  size_t cache_bytes_per_token = 0;  // of the KV cache: what attention reads per cached token
 };
 
 BenchResult benchmark(Model& model, const BenchOptions& options);
