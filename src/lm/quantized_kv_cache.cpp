@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
+#include "backend/cpu/attention_quantized.h"
 #include "tessera/fast.h"
 #include "tessera/ops.h"
 
@@ -41,30 +43,51 @@ QuantizedKVCache::QuantizedKVCache(int bits, int group_size, int start)
   if (start < 0) throw std::invalid_argument("[QuantizedKVCache] The quantization start must be >= 0.");
 }
 
-void QuantizedKVCache::append(Store& s, const std::vector<float>& x, int T) const {
+// Room for `rows` rows per head, keeping each head's first `kept`; grows in steps of 256 rows so
+// that decoding appends in place.
+void QuantizedKVCache::reserve(Store& s, int rows, int kept) const {
+  if (rows <= s.cap) return;
+  const int cap = (rows + 255) / 256 * 256;
+  const size_t heads = static_cast<size_t>(B_) * H_;
+  Store grown;
+  grown.cap = cap;
+  grown.codes.resize(heads * cap * row_bytes());
+  grown.scales.resize(heads * cap * groups());
+  grown.biases.resize(heads * cap * groups());
+  for (size_t bh = 0; bh < heads && kept > 0; ++bh) {
+    std::copy_n(s.codes.begin() + bh * s.cap * row_bytes(), static_cast<size_t>(kept) * row_bytes(),
+                grown.codes.begin() + bh * cap * row_bytes());
+    std::copy_n(s.scales.begin() + bh * s.cap * groups(), static_cast<size_t>(kept) * groups(),
+                grown.scales.begin() + bh * cap * groups());
+    std::copy_n(s.biases.begin() + bh * s.cap * groups(), static_cast<size_t>(kept) * groups(),
+                grown.biases.begin() + bh * cap * groups());
+  }
+  s = std::move(grown);
+}
+
+void QuantizedKVCache::append(Store& s, const std::vector<float>& x, int T, int at) const {
+  reserve(s, at + T, at);
   const int levels = (1 << bits_) - 1;
-  for (int t = 0; t < T; ++t) {
-    for (int b = 0; b < B_; ++b) {
-      for (int h = 0; h < H_; ++h) {
-        const float* row = x.data() + ((static_cast<size_t>(b) * H_ + h) * T + t) * D_;
-        size_t at = s.codes.size();
-        s.codes.resize(at + row_bytes(), 0);
-        uint8_t* out = s.codes.data() + at;
-        for (int g = 0; g < groups(); ++g) {
-          const float* v = row + g * group_size_;
-          auto [lo, hi] = std::minmax_element(v, v + group_size_);
-          float scale = (*hi - *lo) / levels;
-          s.scales.push_back(scale);
-          s.biases.push_back(*lo);
-          for (int i = 0; i < group_size_; ++i) {
-            int q = scale > 0 ? static_cast<int>(std::lround((v[i] - *lo) / scale)) : 0;
-            q = std::clamp(q, 0, levels);
-            int d = g * group_size_ + i;
-            if (bits_ == 8) {
-              out[d] = static_cast<uint8_t>(q);
-            } else {
-              out[d / 2] |= static_cast<uint8_t>(q << ((d % 2) * 4));
-            }
+  for (int bh = 0; bh < B_ * H_; ++bh) {
+    for (int t = 0; t < T; ++t) {
+      const float* row = x.data() + (static_cast<size_t>(bh) * T + t) * D_;
+      const size_t r = static_cast<size_t>(bh) * s.cap + at + t;
+      uint8_t* out = s.codes.data() + r * row_bytes();
+      std::fill_n(out, row_bytes(), 0);
+      for (int g = 0; g < groups(); ++g) {
+        const float* v = row + g * group_size_;
+        auto [lo, hi] = std::minmax_element(v, v + group_size_);
+        const float scale = (*hi - *lo) / levels;
+        s.scales[r * groups() + g] = scale;
+        s.biases[r * groups() + g] = *lo;
+        for (int i = 0; i < group_size_; ++i) {
+          int q = scale > 0 ? static_cast<int>(std::lround((v[i] - *lo) / scale)) : 0;
+          q = std::clamp(q, 0, levels);
+          const int d = g * group_size_ + i;
+          if (bits_ == 8) {
+            out[d] = static_cast<uint8_t>(q);
+          } else {
+            out[d / 2] |= static_cast<uint8_t>(q << ((d % 2) * 4));
           }
         }
       }
@@ -93,26 +116,26 @@ void QuantizedKVCache::store(const array& keys, const array& values) {
     if (offset_ <= start_) return;
     // Past the start: everything cached so far moves into the quantized store.
     auto state = float_cache_.state();
-    append(keys_, astype(state[0], float32).to_vector<float>(), offset_);
-    append(values_, astype(state[1], float32).to_vector<float>(), offset_);
+    append(keys_, astype(state[0], float32).to_vector<float>(), offset_, 0);
+    append(values_, astype(state[1], float32).to_vector<float>(), offset_, 0);
     float_cache_ = StandardKVCache();
     quantized_ = true;
     return;
   }
-  append(keys_, astype(keys, float32).to_vector<float>(), T);
-  append(values_, astype(values, float32).to_vector<float>(), T);
+  append(keys_, astype(keys, float32).to_vector<float>(), T, offset_);
+  append(values_, astype(values, float32).to_vector<float>(), T, offset_);
   offset_ += T;
 }
 
 array QuantizedKVCache::dequantized(const Store& s) const {
   std::vector<float> out(static_cast<size_t>(B_) * H_ * offset_ * D_);
-  for (int t = 0; t < offset_; ++t) {
-    for (int bh = 0; bh < B_ * H_; ++bh) {
-      size_t r = static_cast<size_t>(t) * B_ * H_ + bh;
+  for (int bh = 0; bh < B_ * H_; ++bh) {
+    for (int t = 0; t < offset_; ++t) {
+      const size_t r = static_cast<size_t>(bh) * s.cap + t;
       const uint8_t* codes = s.codes.data() + r * row_bytes();
       float* dst = out.data() + (static_cast<size_t>(bh) * offset_ + t) * D_;
       for (int d = 0; d < D_; ++d) {
-        size_t g = r * groups() + d / group_size_;
+        const size_t g = r * groups() + d / group_size_;
         dst[d] = s.scales[g] * code_at(codes, d, bits_) + s.biases[g];
       }
     }
@@ -131,7 +154,6 @@ std::pair<array, array> QuantizedKVCache::update_and_fetch(const array& keys, co
 
 array QuantizedKVCache::attention(const array& q, const array& keys, const array& values, float scale,
                                   const AttentionMask& mask, std::optional<float> softcap) {
-  const int prev = offset_;
   store(keys, values);
   if (!quantized_) {
     auto state = float_cache_.state();
@@ -141,89 +163,35 @@ array QuantizedKVCache::attention(const array& q, const array& keys, const array
   if (q.shape(0) != B_ || Hq % H_ != 0 || q.shape(3) != D_) {
     throw std::invalid_argument("[QuantizedKVCache] Queries do not match the cached keys.");
   }
-  const int rep = Hq / H_;
   const int S = offset_;
-  std::vector<float> qv = astype(q, float32).to_vector<float>();
-  std::vector<int> explicit_mask;
-  int64_t mask_cols = 0;
+  std::unique_ptr<bool[]> explicit_mask;
   if (mask.mask) {
     const array& m = *mask.mask;
     if (m.ndim() != 2 || m.shape(0) != T || m.shape(1) != S) {
       throw std::invalid_argument("[QuantizedKVCache] An explicit mask must be [T, T_total].");
     }
-    explicit_mask = astype(m, int32).to_vector<int>();
-    mask_cols = m.shape(1);
+    const std::vector<int32_t> visible = astype(m, int32).to_vector<int32_t>();
+    explicit_mask = std::make_unique<bool[]>(visible.size());
+    for (size_t i = 0; i < visible.size(); ++i) explicit_mask[i] = visible[i] != 0;
   }
-  const bool causal = mask.mode == "causal";
-  std::vector<float> out(qv.size(), 0.0f);
-  std::vector<float> scores(S);
-  std::vector<float> qsum(groups());
-  for (int b = 0; b < B_; ++b) {
-    for (int hq = 0; hq < Hq; ++hq) {
-      const int h = hq / rep;
-      for (int i = 0; i < T; ++i) {
-        const float* qrow = qv.data() + ((static_cast<size_t>(b) * Hq + hq) * T + i) * D_;
-        for (int g = 0; g < groups(); ++g) {
-          float sum = 0;
-          for (int d = g * group_size_; d < (g + 1) * group_size_; ++d) sum += qrow[d];
-          qsum[g] = sum;
-        }
-        float best = -std::numeric_limits<float>::infinity();
-        for (int j = 0; j < S; ++j) {
-          bool visible = causal ? j <= prev + i : explicit_mask.empty() || explicit_mask[i * mask_cols + j] != 0;
-          if (!visible) {
-            scores[j] = -std::numeric_limits<float>::infinity();
-            continue;
-          }
-          size_t r = (static_cast<size_t>(j) * B_ + b) * H_ + h;
-          const uint8_t* codes = keys_.codes.data() + r * row_bytes();
-          float s = 0;
-          for (int g = 0; g < groups(); ++g) {
-            float dot = 0;
-            for (int d = g * group_size_; d < (g + 1) * group_size_; ++d) dot += qrow[d] * code_at(codes, d, bits_);
-            s += keys_.scales[r * groups() + g] * dot + keys_.biases[r * groups() + g] * qsum[g];
-          }
-          s *= scale;
-          if (softcap) s = *softcap * std::tanh(s / *softcap);
-          scores[j] = s;
-          best = std::max(best, s);
-        }
-        float* dst = out.data() + ((static_cast<size_t>(b) * Hq + hq) * T + i) * D_;
-        if (best == -std::numeric_limits<float>::infinity()) continue;  // sees no key: zeros
-        float total = 0;
-        for (int j = 0; j < S; ++j) {
-          scores[j] = std::exp(scores[j] - best);
-          total += scores[j];
-        }
-        for (int j = 0; j < S; ++j) {
-          if (scores[j] == 0) continue;
-          const float p = scores[j] / total;
-          size_t r = (static_cast<size_t>(j) * B_ + b) * H_ + h;
-          const uint8_t* codes = values_.codes.data() + r * row_bytes();
-          for (int g = 0; g < groups(); ++g) {
-            const float a = p * values_.scales[r * groups() + g];
-            const float c = p * values_.biases[r * groups() + g];
-            for (int d = g * group_size_; d < (g + 1) * group_size_; ++d) dst[d] += a * code_at(codes, d, bits_) + c;
-          }
-        }
-      }
-    }
-  }
+  cpu::QuantizedAttentionParams p;
+  p.B = B_, p.Hq = Hq, p.Hkv = H_, p.Tq = T, p.Tk = S, p.D = D_;
+  p.bits = bits_, p.group_size = group_size_, p.scale = scale;
+  p.causal = mask.mode == "causal";
+  p.softcap = softcap;
+  p.mask = explicit_mask.get();
+  auto rows = [](const Store& st) {
+    return cpu::QuantizedRows{st.codes.data(), st.scales.data(), st.biases.data(), st.cap};
+  };
+  const std::vector<float> qv = astype(q, float32).to_vector<float>();
+  std::vector<float> out(qv.size());
+  cpu::quantized_attention(p, qv.data(), rows(keys_), rows(values_), out.data());
   return astype(array(out.data(), q.shape(), float32), q.dtype());
 }
 
 int QuantizedKVCache::trim(int n) {
   n = std::clamp(n, 0, offset_);
-  if (!quantized_) {
-    float_cache_.trim(n);
-  } else {
-    size_t rows = static_cast<size_t>(offset_ - n) * B_ * H_;
-    for (Store* s : {&keys_, &values_}) {
-      s->codes.resize(rows * row_bytes());
-      s->scales.resize(rows * groups());
-      s->biases.resize(rows * groups());
-    }
-  }
+  if (!quantized_) float_cache_.trim(n);
   offset_ -= n;
   return n;
 }
@@ -233,14 +201,12 @@ array QuantizedKVCache::store_array(const Store& s, int part) const {
   std::vector<float> f;
   std::vector<uint8_t> u;
   for (int bh = 0; bh < B_ * H_; ++bh) {
-    for (int t = 0; t < offset_; ++t) {
-      size_t r = static_cast<size_t>(t) * B_ * H_ + bh;
-      if (part == 0) {
-        u.insert(u.end(), s.codes.begin() + r * width, s.codes.begin() + (r + 1) * width);
-      } else {
-        const auto& src = part == 1 ? s.scales : s.biases;
-        f.insert(f.end(), src.begin() + r * width, src.begin() + (r + 1) * width);
-      }
+    const size_t from = static_cast<size_t>(bh) * s.cap * width, to = from + static_cast<size_t>(offset_) * width;
+    if (part == 0) {
+      u.insert(u.end(), s.codes.begin() + from, s.codes.begin() + to);
+    } else {
+      const auto& src = part == 1 ? s.scales : s.biases;
+      f.insert(f.end(), src.begin() + from, src.begin() + to);
     }
   }
   Shape shape{B_, H_, offset_, width};
@@ -254,18 +220,12 @@ std::vector<array> QuantizedKVCache::state() const {
 }
 
 void QuantizedKVCache::load_store(Store& s, const array& codes, const array& scales, const array& biases) {
-  auto u = astype(codes, uint8).to_vector<uint8_t>();
-  auto sc = astype(scales, float32).to_vector<float>();
-  auto bi = astype(biases, float32).to_vector<float>();
+  // The state is [B, H, T, ...] head after head: the layout of a store with cap = T.
   s = Store();
-  for (int t = 0; t < offset_; ++t) {
-    for (int bh = 0; bh < B_ * H_; ++bh) {
-      size_t src = static_cast<size_t>(bh) * offset_ + t;
-      s.codes.insert(s.codes.end(), u.begin() + src * row_bytes(), u.begin() + (src + 1) * row_bytes());
-      s.scales.insert(s.scales.end(), sc.begin() + src * groups(), sc.begin() + (src + 1) * groups());
-      s.biases.insert(s.biases.end(), bi.begin() + src * groups(), bi.begin() + (src + 1) * groups());
-    }
-  }
+  s.cap = offset_;
+  s.codes = astype(codes, uint8).to_vector<uint8_t>();
+  s.scales = astype(scales, float32).to_vector<float>();
+  s.biases = astype(biases, float32).to_vector<float>();
 }
 
 void QuantizedKVCache::set_state(const std::vector<array>& state) {
@@ -317,9 +277,9 @@ size_t QuantizedKVCache::nbytes() const {
     for (const auto& a : float_cache_.state()) n += a.nbytes();
     return n;
   }
-  size_t n = 0;
-  for (const Store* s : {&keys_, &values_}) n += s->codes.size() + 4 * (s->scales.size() + s->biases.size());
-  return n;
+  // The filled rows (the stores keep up to 255 more per head for the next tokens).
+  const size_t rows = static_cast<size_t>(B_) * H_ * offset_;
+  return 2 * rows * (row_bytes() + 2 * sizeof(float) * groups());
 }
 
 Cache make_quantized_cache(const Model& model, int bits, int group_size, int start) {

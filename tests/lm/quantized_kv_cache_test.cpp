@@ -67,6 +67,34 @@ TEST(QuantizedKVCache, AttentionOverCodesEqualsAttentionOverDequantizedCache) {
   }
 }
 
+TEST(QuantizedKVCache, AttentionAtModelHeadSizesAcrossGrowthAndTrim) {
+  // Head sizes of real models (SIMD path) and one that is not a multiple of 32 (plain loops); a
+  // prefill of more query rows than one block, decode steps that grow the store past 256 rows per
+  // head, and a trim that later tokens overwrite.
+  for (auto [D, gs] : {std::pair<int64_t, int>{64, 64}, {128, 32}, {24, 8}}) {
+    for (int bits : {4, 8}) {
+      const std::string what = "D " + std::to_string(D) + " gs " + std::to_string(gs) + " bits " + std::to_string(bits);
+      QuantizedKVCache direct(bits, gs), twin(bits, gs);
+      tx::lm::AttentionMask causal{"causal", std::nullopt};
+      auto step = [&](int64_t T, uint64_t seed) {
+        tx::random::seed(seed);
+        tx::array k = tx::random::normal({2, 2, T, D}), v = tx::random::normal({2, 2, T, D});
+        tx::array q = tx::random::normal({2, 8, T, D});
+        tx::array got = direct.attention(q, k, v, 0.2f, causal);
+        auto [dk, dv] = twin.update_and_fetch(k, v);
+        tx::array want = tx::fast::scaled_dot_product_attention(q, dk, dv, 0.2f, "causal");
+        EXPECT_LT(max_abs_diff(got, want), 1e-4f) << what << " T " << T << " at " << direct.offset();
+      };
+      step(250, 1);
+      for (int i = 0; i < 9; ++i) step(1, 2 + i);
+      EXPECT_EQ(direct.trim(5), 5);
+      EXPECT_EQ(twin.trim(5), 5);
+      step(3, 20);
+      EXPECT_EQ(direct.offset(), 257);
+    }
+  }
+}
+
 TEST(QuantizedKVCache, FourBitCacheOf4096TokensIsOverThreeTimesSmaller) {
   tx::array k = tx::random::normal({1, 4, 4096, 64});
   tx::array v = tx::random::normal({1, 4, 4096, 64});

@@ -50,13 +50,16 @@ class QuantizedKVCache : public KVCache {
   size_t nbytes() const;
 
  private:
-  struct Store {  // time-major rows: row (t·B + b)·H + h
+  struct Store {  // head after head (b·H + h), `cap` rows each, of which the first offset_ are filled
     std::vector<uint8_t> codes;
     std::vector<float> scales;
     std::vector<float> biases;
+    int cap = 0;
   };
   void store(const array& keys, const array& values);
-  void append(Store& store, const std::vector<float>& x, int T) const;
+  // Quantizes x [B, H, T, D] into rows [at, at + T) of every head, growing the store as needed.
+  void append(Store& store, const std::vector<float>& x, int T, int at) const;
+  void reserve(Store& store, int rows, int kept) const;
   array dequantized(const Store& store) const;
   array store_array(const Store& store, int part) const;
   void load_store(Store& store, const array& codes, const array& scales, const array& biases);

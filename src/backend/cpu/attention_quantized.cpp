@@ -1,0 +1,208 @@
+// Each item is a block of query rows of one key/value head (the query heads of its group and
+// their positions). Keys and values are dequantized 16 rows at a time into a float32 block that
+// every query row of the item then reads: the dequantization is paid once per item, not per query
+// head, and nothing of the size of the cache is written. Scores of 16 keys are reduced into one
+// vector at once (sum_lanes.h). Without AVX-512, or for head sizes that are not a multiple of 32,
+// the same steps run in plain loops.
+#include "backend/cpu/attention_quantized.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backend/cpu/attention_rows.h"
+#include "backend/cpu/kernel_util.h"
+#include "backend/cpu/simd_rows.h"
+#include "backend/cpu/sum_lanes.h"
+#include "tessera/dtype.h"
+
+namespace tessera::cpu {
+namespace {
+
+constexpr int64_t kKeyBlock = 16;
+// Query rows per item: enough to share each dequantized block, few enough that their scores
+// (kRowBlock x Tk floats) stay in L2.
+constexpr int64_t kRowBlock = 32;
+
+struct Head {
+  const uint8_t* codes;
+  const float* scales;
+  const float* biases;
+  int64_t row_bytes, groups;
+};
+
+Head head_of(const QuantizedRows& rows, int64_t index, int64_t row_bytes, int64_t groups) {
+  return {rows.codes + index * rows.cap * row_bytes, rows.scales + index * rows.cap * groups,
+          rows.biases + index * rows.cap * groups, row_bytes, groups};
+}
+
+// Rows [j, j + n) of a head as float32, D apart.
+void dequantize_rows_scalar(const Head& h, int64_t j, int64_t n, int64_t D, int bits, int gs, float* out) {
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* codes = h.codes + (j + t) * h.row_bytes;
+    const float* s = h.scales + (j + t) * h.groups;
+    const float* b = h.biases + (j + t) * h.groups;
+    for (int64_t d = 0; d < D; ++d) {
+      const int code = bits == 8 ? codes[d] : (codes[d / 2] >> ((d % 2) * 4)) & 0xF;
+      out[t * D + d] = s[d / gs] * static_cast<float>(code) + b[d / gs];
+    }
+  }
+}
+
+TESSERA_TARGET_AVX512 void dequantize_rows_avx512(const Head& h, int64_t j, int64_t n, int64_t D, int bits, int gs,
+                                                  float* out) {
+  const __m512i lo_index = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi_index = _mm512_add_epi32(lo_index, _mm512_set1_epi32(8));
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* codes = h.codes + (j + t) * h.row_bytes;
+    const float* s = h.scales + (j + t) * h.groups;
+    const float* b = h.biases + (j + t) * h.groups;
+    float* row = out + t * D;
+    for (int64_t d = 0; d < D; d += 32) {
+      __m512i c0, c1;
+      if (bits == 8) {
+        c0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + d)));
+        c1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + d + 16)));
+      } else {
+        // Byte k holds elements 2k (low nibble) and 2k + 1.
+        const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + d / 2)));
+        const __m512i lo = _mm512_and_si512(x, _mm512_set1_epi32(0xF)), hi = _mm512_srli_epi32(x, 4);
+        c0 = _mm512_permutex2var_epi32(lo, lo_index, hi);
+        c1 = _mm512_permutex2var_epi32(lo, hi_index, hi);
+      }
+      _mm512_storeu_ps(row + d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(c0), _mm512_set1_ps(s[d / gs]),
+                                                _mm512_set1_ps(b[d / gs])));
+      _mm512_storeu_ps(row + d + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(c1), _mm512_set1_ps(s[(d + 16) / gs]),
+                                                     _mm512_set1_ps(b[(d + 16) / gs])));
+    }
+  }
+}
+
+// scores[t] = q · keys[t] for n <= 16 rows of D floats.
+TESSERA_TARGET_AVX512 void dot_block_avx512(const float* q, const float* keys, int64_t n, int64_t D, float* scores) {
+  __m512 a[kKeyBlock];
+  for (int t = 0; t < kKeyBlock; ++t) {
+    __m512 s = _mm512_setzero_ps();
+    if (t < n)
+      for (int64_t d = 0; d < D; d += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(keys + t * D + d), s);
+    a[t] = s;
+  }
+  alignas(64) float sums[kKeyBlock];
+  _mm512_store_ps(sums, sum_lanes(a));
+  std::copy(sums, sums + n, scores);
+}
+
+void dot_block_scalar(const float* q, const float* keys, int64_t n, int64_t D, float* scores) {
+  for (int64_t t = 0; t < n; ++t) {
+    float s = 0.0f;
+    for (int64_t d = 0; d < D; ++d) s += q[d] * keys[t * D + d];
+    scores[t] = s;
+  }
+}
+
+// acc += sum over t < n of p[t] * values[t] (rows of D floats, D a multiple of 32).
+TESSERA_TARGET_AVX512 void weigh_block_avx512(const float* p, const float* values, int64_t n, int64_t D, float* acc) {
+  for (int64_t d = 0; d < D; d += 32) {
+    __m512 a0 = _mm512_loadu_ps(acc + d), a1 = _mm512_loadu_ps(acc + d + 16);
+    for (int64_t t = 0; t < n; ++t) {
+      const __m512 w = _mm512_set1_ps(p[t]);
+      a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(values + t * D + d), a0);
+      a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(values + t * D + d + 16), a1);
+    }
+    _mm512_storeu_ps(acc + d, a0);
+    _mm512_storeu_ps(acc + d + 16, a1);
+  }
+}
+
+void weigh_block_scalar(const float* p, const float* values, int64_t n, int64_t D, float* acc) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float w = p[t];
+    if (w == 0.0f) continue;
+    const float* row = values + t * D;
+    for (int64_t d = 0; d < D; ++d) acc[d] += w * row[d];
+  }
+}
+
+struct Kernel {
+  const QuantizedAttentionParams& p;
+  const float* q;
+  const QuantizedRows &k, &v;
+  float* out;
+  bool simd;
+
+  void dequantize(const Head& h, int64_t j, int64_t n, float* block) const {
+    if (simd) dequantize_rows_avx512(h, j, n, p.D, p.bits, p.group_size, block);
+    else dequantize_rows_scalar(h, j, n, p.D, p.bits, p.group_size, block);
+  }
+
+  // Query rows [r0, r1) of key/value head hk of batch b; row r is query head hk * group + r / Tq
+  // at position r % Tq.
+  void rows(int64_t b, int64_t hk, int64_t r0, int64_t r1, std::vector<float>& scores, std::vector<float>& block) const {
+    const int64_t group = p.Hq / p.Hkv, R = r1 - r0, D = p.D, S = p.Tk;
+    const int64_t row_bytes = D * p.bits / 8, groups = D / p.group_size;
+    const Head kh = head_of(k, b * p.Hkv + hk, row_bytes, groups), vh = head_of(v, b * p.Hkv + hk, row_bytes, groups);
+    auto query = [&](int64_t r) {
+      const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
+      return ((b * p.Hq + h) * p.Tq + i) * D;
+    };
+    scores.resize(R * S);
+    block.resize(kKeyBlock * D);
+    for (int64_t j = 0; j < S; j += kKeyBlock) {
+      const int64_t n = std::min(kKeyBlock, S - j);
+      dequantize(kh, j, n, block.data());
+      for (int64_t r = r0; r < r1; ++r) {
+        float* row = scores.data() + (r - r0) * S + j;
+        if (simd) dot_block_avx512(q + query(r), block.data(), n, D, row);
+        else dot_block_scalar(q + query(r), block.data(), n, D, row);
+      }
+    }
+    std::vector<float> norm(R);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t i = r % p.Tq;
+      float* row = scores.data() + (r - r0) * S;
+      simd::scale(row, p.scale, S);
+      if (p.softcap) {
+        const float cap = *p.softcap, inv_cap = 1.0f / *p.softcap;
+        for (int64_t j = 0; j < S; ++j) row[j] = cap * std::tanh(row[j] * inv_cap);
+      }
+      if (p.mask) add_mask_row(bool_, p.mask, i * S, 1, S, row);
+      const int64_t limit = p.causal ? std::clamp<int64_t>(i + S - p.Tq + 1, 0, S) : S;
+      norm[r - r0] = softmax_scores(row, S, limit);
+      std::fill_n(out + query(r), D, 0.0f);
+    }
+    for (int64_t j = 0; j < S; j += kKeyBlock) {
+      const int64_t n = std::min(kKeyBlock, S - j);
+      dequantize(vh, j, n, block.data());
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* w = scores.data() + (r - r0) * S + j;
+        if (simd) weigh_block_avx512(w, block.data(), n, D, out + query(r));
+        else weigh_block_scalar(w, block.data(), n, D, out + query(r));
+      }
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float n = norm[r - r0];
+      simd::scale(out + query(r), n > 0.0f ? 1.0f / n : 0.0f, D);
+    }
+  }
+};
+
+}  // namespace
+
+void quantized_attention(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
+                         const QuantizedRows& v, float* out) {
+  if (p.B * p.Hq * p.Tq * p.D == 0) return;
+  const Kernel kernel{p, q, k, v, out, cpu_has_avx512() && p.D % 32 == 0 && p.group_size % 16 == 0};
+  const int64_t R = p.Hq / p.Hkv * p.Tq, blocks = (R + kRowBlock - 1) / kRowBlock;
+  const int64_t work = std::min(R, kRowBlock) * p.Tk * p.D * 2;
+  parallel_chunks(p.B * p.Hkv * blocks, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)),
+                  [&](int64_t begin, int64_t end) {
+    std::vector<float> scores, block;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t bh = item / blocks, r0 = item % blocks * kRowBlock;
+      kernel.rows(bh / p.Hkv, bh % p.Hkv, r0, std::min(R, r0 + kRowBlock), scores, block);
+    }
+  });
+}
+
+}  // namespace tessera::cpu

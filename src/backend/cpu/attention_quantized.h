@@ -1,0 +1,35 @@
+// Attention over a KV cache held as affine-quantized codes (lm/quantized_kv_cache.h), read in
+// place: no dequantized copy of the cache is made.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace tessera::cpu {
+
+// Keys or values of every (batch, head) pair, head after head: for head i rows [i * cap,
+// i * cap + Tk) of codes (D * bits / 8 bytes each; at 4 bits element 2k in the low nibble of
+// byte k) and of scales and biases (D / group_size each).
+struct QuantizedRows {
+  const uint8_t* codes = nullptr;
+  const float* scales = nullptr;
+  const float* biases = nullptr;
+  int64_t cap = 0;
+};
+
+struct QuantizedAttentionParams {
+  int64_t B = 0, Hq = 0, Hkv = 0, Tq = 0, Tk = 0, D = 0;
+  int bits = 8, group_size = 64;
+  float scale = 1.0f;
+  bool causal = false;            // query i sees keys j <= i + Tk - Tq
+  std::optional<float> softcap;   // s -> cap * tanh(s / cap), before the mask
+  const bool* mask = nullptr;     // [Tq, Tk], shared by every head: false hides a key
+};
+
+// out [B, Hq, Tq, D] = softmax(q k^T * scale + mask) v for q [B, Hq, Tq, D], all float32 and
+// contiguous; query head h reads key/value head h / (Hq / Hkv). A query that sees no key gets
+// zeros.
+void quantized_attention(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
+                         const QuantizedRows& v, float* out);
+
+}  // namespace tessera::cpu
