@@ -3,13 +3,15 @@
 #  1. time to first token after a 2,000-token prefix, from a prompt cache file vs a full prefill;
 #  2. speculative decoding: draft acceptance rate and speed-up over plain decoding, with the
 #     model as its own draft (the upper bound) and with its 4-bit copy as the draft;
-#  3. batched generation: decode throughput of 8 prompts at batch 8 vs batch 1.
+#  3. batched generation: decode throughput of 8 prompts at batch 8 vs batch 1;
+#  4. the quantized KV cache: prompt and decoding speed and peak memory after the same prefix,
+#     with the cache in floating point, 8 and 4 bits.
 #
 #   bench/power_bench.sh [--model DIR] [--q4 DIR] [-n GEN_TOKENS] [--prefix-tokens N] [--skip SECTIONS]
 #
 # BUILD_DIR (default build) holds the built `tessera`. The model defaults to the demo model;
 # its 4-bit copy (--q4) is made with `tessera convert -q` into a scratch folder unless given.
-# --skip takes a comma-separated list of sections (cache, speculative, batch) to leave out.
+# --skip takes a comma-separated list of sections (cache, speculative, batch, kv) to leave out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -44,13 +46,18 @@ generation_tps() { awk '/^Generation:/ { print $4 }'; }
 echo "model: $model"
 runs() { [[ ",$skip," != *",$1,"* ]]; }
 
-# 1. Prompt cache: a prefix of about prefix_tokens tokens.
+# A prefix of about prefix_tokens tokens, for the prompt cache and the quantized KV cache.
+make_prefix() {
+  local sentence="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. "
+  prefix=""
+  while [ "$("$exe" tokenize --model "$model" --text "$prefix" 2>/dev/null | head -1 | wc -w)" -lt "$prefix_tokens" ]; do
+    prefix="$prefix$sentence$sentence$sentence$sentence"
+  done
+}
+
+# 1. Prompt cache.
 if runs cache; then
-sentence="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. "
-prefix=""
-while [ "$("$exe" tokenize --model "$model" --text "$prefix" 2>/dev/null | head -1 | wc -w)" -lt "$prefix_tokens" ]; do
-  prefix="$prefix$sentence$sentence$sentence$sentence"
-done
+make_prefix
 question=" One day, Lily saw a big dog"
 printf '%s' "$prefix" > "$work/prefix.txt"
 printf '%s' "$prefix$question" > "$work/full.txt"
@@ -107,4 +114,16 @@ for b in 1 8; do
   eval "batch_$b=$tps"
 done
 echo "batch 8 vs batch 1: $(awk -v a="$batch_8" -v b="$batch_1" 'BEGIN { printf "%.2f", a / b }')x throughput"
+fi
+
+# 4. The quantized KV cache after the prefix.
+if runs kv; then
+make_prefix
+printf '%s' "$prefix" > "$work/long.txt"
+for kv in "" "--kv-bits 8" "--kv-bits 4"; do
+  # shellcheck disable=SC2086
+  out=$("$exe" generate --model "$model" --ignore-chat-template --prompt - -m "$n_gen" $kv < "$work/long.txt")
+  echo "KV cache ${kv:-float}: prompt $(awk '/^Prompt:/ { print $4 }' <<< "$out") tokens/s," \
+    "generation $(generation_tps <<< "$out") tokens/s, $(awk '/^Peak memory:/ { print $3, $4 }' <<< "$out") peak"
+done
 fi
