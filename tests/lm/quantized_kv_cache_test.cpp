@@ -87,6 +87,17 @@ TEST(QuantizedKVCache, AttentionAtModelHeadSizesAcrossGrowthAndTrim) {
       };
       step(250, 1);
       for (int i = 0; i < 9; ++i) step(1, 2 + i);
+      {
+        // Three query heads per key/value head: 21 query rows per head, one past a multiple of 4.
+        tx::random::seed(30);
+        tx::array k = tx::random::normal({2, 2, 7, D}), v = tx::random::normal({2, 2, 7, D});
+        tx::array q = tx::random::normal({2, 6, 7, D});
+        tx::array got = direct.attention(q, k, v, 0.2f, causal);
+        auto [dk, dv] = twin.update_and_fetch(k, v);
+        EXPECT_LT(max_abs_diff(got, tx::fast::scaled_dot_product_attention(q, dk, dv, 0.2f, "causal")), 1e-4f) << what;
+        EXPECT_EQ(direct.trim(7), 7);
+        EXPECT_EQ(twin.trim(7), 7);
+      }
       EXPECT_EQ(direct.trim(5), 5);
       EXPECT_EQ(twin.trim(5), 5);
       step(3, 20);

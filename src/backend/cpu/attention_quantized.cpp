@@ -93,6 +93,24 @@ TESSERA_TARGET_AVX512 void dot_block_avx512(const float* q, const float* keys, i
   std::copy(sums, sums + n, scores);
 }
 
+// scores[r][t] = q[r] · keys[t] for 4 query rows and n <= 16 keys given transposed (keys_t[d]
+// holds element d of the 16 keys): broadcast products without any horizontal sum, for blocks of
+// many query rows (prefill).
+TESSERA_TARGET_AVX512 void dot_block_rows4(const float* const (&q)[4], const float* keys_t, int64_t n, int64_t D,
+                                           float* const (&scores)[4]) {
+  __m512 acc[4][2];
+  for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < D; d += 2) {
+    const __m512 k0 = _mm512_loadu_ps(keys_t + d * kKeyBlock), k1 = _mm512_loadu_ps(keys_t + (d + 1) * kKeyBlock);
+    for (int r = 0; r < 4; ++r) {
+      acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][d]), k0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(_mm512_set1_ps(q[r][d + 1]), k1, acc[r][1]);
+    }
+  }
+  const __mmask16 keep = static_cast<__mmask16>((1u << n) - 1);
+  for (int r = 0; r < 4; ++r) _mm512_mask_storeu_ps(scores[r], keep, _mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
 void dot_block_scalar(const float* q, const float* keys, int64_t n, int64_t D, float* scores) {
   for (int64_t t = 0; t < n; ++t) {
     float s = 0.0f;
@@ -147,11 +165,24 @@ struct Kernel {
       return ((b * p.Hq + h) * p.Tq + i) * D;
     };
     scores.resize(R * S);
-    block.resize(kKeyBlock * D);
+    block.resize(2 * kKeyBlock * D);
+    float* keys_t = block.data() + kKeyBlock * D;
+    // Many rows share a block: transposing it once spares each row the horizontal sums.
+    const int64_t by_four = simd && R >= kKeyBlock ? R / 4 * 4 : 0;
     for (int64_t j = 0; j < S; j += kKeyBlock) {
       const int64_t n = std::min(kKeyBlock, S - j);
       dequantize(kh, j, n, block.data());
-      for (int64_t r = r0; r < r1; ++r) {
+      if (by_four > 0) {
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t t = 0; t < kKeyBlock; ++t) keys_t[d * kKeyBlock + t] = t < n ? block[t * D + d] : 0.0f;
+      }
+      for (int64_t r = r0; r < r0 + by_four; r += 4) {
+        const float* const rows4[4] = {q + query(r), q + query(r + 1), q + query(r + 2), q + query(r + 3)};
+        float* const out4[4] = {&scores[(r - r0) * S + j], &scores[(r + 1 - r0) * S + j], &scores[(r + 2 - r0) * S + j],
+                                &scores[(r + 3 - r0) * S + j]};
+        dot_block_rows4(rows4, keys_t, n, D, out4);
+      }
+      for (int64_t r = r0 + by_four; r < r1; ++r) {
         float* row = scores.data() + (r - r0) * S + j;
         if (simd) dot_block_avx512(q + query(r), block.data(), n, D, row);
         else dot_block_scalar(q + query(r), block.data(), n, D, row);
