@@ -196,14 +196,16 @@ TEST(Attention, DecodeFromStridedCacheAndHalfPrecision) {
   }
 }
 
-TEST(Attention, BfloatDecodingAtModelHeadSizes) {
-  // Head sizes of real models take the decode kernel for bfloat16 (query heads of a key/value head
-  // together, 16 keys per block): key counts below, at and past a block, from a strided cache.
+TEST(Attention, BfloatAtModelHeadSizes) {
+  // Head sizes of real models take the bfloat16 kernel (query heads of a key/value head together,
+  // 16 keys per block, blocks of 64 query positions): key counts below, at and past a block, from
+  // a strided cache; decoding and prefill-sized query counts (70: two position blocks).
   for (auto [D, Dv] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {256, 256}, {64, 128}}) {
     const array cache_k = astype(random_array({2, 2, 80, D}, 30), bfloat16);
     const array cache_v = astype(random_array({2, 2, 80, Dv}, 31), bfloat16);
-    for (int64_t Tq : {1, 3})
+    for (int64_t Tq : {1, 3, 20, 70})
       for (int64_t Tk : {3, 16, 17, 70}) {
+        if (Tk < Tq) continue;
         const std::string what = "D " + std::to_string(D) + " Dv " + std::to_string(Dv) + " Tq " +
                                   std::to_string(Tq) + " Tk " + std::to_string(Tk);
         const array k = slice(cache_k, {0, 0, 0, 0}, {2, 2, Tk, D}), v = slice(cache_v, {0, 0, 0, 0}, {2, 2, Tk, Dv});
@@ -222,6 +224,15 @@ TEST(Attention, BfloatDecodingAtModelHeadSizes) {
         expect_same(fast::scaled_dot_product_attention(q, k, v, scale, "causal", additive, 5.0f),
                     sdpa_ref(q, kc, vc, scale, true, additive, 5.0f), testing::tol_for(bfloat16) * 2);
       }
+  }
+  {
+    // More queries than keys: the first 40 positions see nothing and get zeros.
+    const array q = astype(random_array({1, 4, 70, 64}, 37), bfloat16);
+    const array k = astype(random_array({1, 2, 30, 64}, 38), bfloat16), v = astype(random_array({1, 2, 30, 64}, 39), bfloat16);
+    const array out = fast::scaled_dot_product_attention(q, k, v, 0.125f, "causal");
+    expect_close(slice(out, {0, 0, 0, 0}, {1, 4, 40, 64}), std::vector<float>(4 * 40 * 64, 0.0f));
+    expect_same(slice(out, {0, 0, 40, 0}, {1, 4, 70, 64}),
+                slice(sdpa_ref(q, k, v, 0.125f, true), {0, 0, 40, 0}, {1, 4, 70, 64}), testing::tol_for(bfloat16) * 2);
   }
   const array q = astype(random_array({1, 4, 1, 64}, 34), bfloat16);
   const array k = astype(random_array({1, 2, 20, 64}, 35), bfloat16), v = astype(random_array({1, 2, 20, 64}, 36), bfloat16);

@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "backend/cpu/attention_decode.h"
+#include "backend/cpu/attention_bf16.h"
 #include "backend/cpu/dtype_dispatch.h"
 #include "backend/cpu/attention_rows.h"
 #include "backend/cpu/kernel_util.h"
@@ -174,8 +174,9 @@ void attention(const AttentionParams& p, const AttentionOperand& q, const Attent
   if (p.B * p.Hq * p.Tq * p.Dv == 0) return;
   dispatch_float(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    if (attention_bf16(p, q, k, v, mask, out)) return;
     if (p.Tq >= kGemmMinQueries) attention_gemm<T>(p, q, k, v, mask, static_cast<T*>(out));
-    else if (!attention_decode(p, q, k, v, mask, out)) attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
+    else attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
   });
 }
 

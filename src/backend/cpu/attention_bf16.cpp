@@ -1,11 +1,13 @@
-// Decoding attends one or a few queries per head to the whole cache, so its cost is reading the
-// keys and values, and the kernel of attention.cpp spent five times that: per query head every
-// key row was converted to float32 and dotted with its own horizontal sum. Here the query heads
-// that share a key/value head (and their few query rows) go together, each key and value row read
-// from memory once for all of them; vdpbf16ps dots bfloat16 queries with bfloat16 keys, and the
-// sums of 16 keys are reduced into one vector at once (45 shuffles and adds instead of 16
-// horizontal sums). Values are weighted in float32 with the probabilities in float32, as before.
-#include "backend/cpu/attention_decode.h"
+// Attention with bfloat16 q, k and v. Decoding reads the whole cache per token, and the generic
+// kernel spent five times that reading: per query head every key row was widened to float32 and
+// dotted with its own horizontal sum. Here the query heads that share a key/value head go
+// together with a block of their query positions, so each key and value row is read once for all
+// of them; vdpbf16ps dots bfloat16 queries with bfloat16 keys, and the sums of 16 keys are reduced
+// into one vector at once (sum_lanes.h). Values are weighted in float32 with the probabilities in
+// float32, as before. Prefill takes the same path in blocks of query positions: the float32 GEMM
+// path it replaces first widened and transposed every cached key and value, 11 ms per layer of a
+// 1B model at a 4096-token cache whatever the number of queries.
+#include "backend/cpu/attention_bf16.h"
 
 #include <algorithm>
 #include <cmath>
@@ -22,7 +24,11 @@ namespace tessera::cpu {
 namespace {
 
 constexpr int64_t kKeyBlock = 16;
-constexpr int64_t kMaxQueries = 16;
+constexpr int64_t kMaxQueries = 16;  // rows per dot_keys call
+// Query rows per item (query heads of a group times positions), and the most bytes their scores
+// may take.
+constexpr int64_t kMaxRows = 256;
+constexpr int64_t kScoreBytes = 4 << 20;
 
 // Rows of keys or values ahead of the ones read: each head's cache is one stream.
 constexpr int64_t kAheadRows = 64;
@@ -106,22 +112,33 @@ struct Problem {
   bfloat16_t* out;
 };
 
-// The query rows of key/value head hk of batch b: every query head of its group and query row.
+// Query positions per item: as many as kMaxRows rows and kScoreBytes of scores allow.
+int64_t block_positions(const AttentionParams& p) {
+  const int64_t group = p.Hq / p.Hkv;
+  const int64_t by_rows = kMaxRows / group, by_bytes = kScoreBytes / (4 * group * p.Tk);
+  return std::max<int64_t>(1, std::min({p.Tq, by_rows, by_bytes}));
+}
+
+// Query positions [i0, i1) of every query head of key/value head hk of batch b: row r is head
+// hk * group + r / (i1 - i0) at position i0 + r % (i1 - i0). Keys no row sees (causal) are skipped.
 template <int C>
-void attend_group(const Problem& pr, int64_t b, int64_t hk, std::vector<float>& scores, std::vector<float>& acc) {
+void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t i1, std::vector<float>& scores,
+                  std::vector<float>& acc) {
   const AttentionParams& p = pr.p;
-  const int64_t group = p.Hq / p.Hkv, R = group * p.Tq;
-  const int64_t n_keys = p.Tk;
+  const int64_t group = p.Hq / p.Hkv, T = i1 - i0, R = group * T;
+  const int64_t n_keys = p.causal ? std::clamp<int64_t>(i1 + p.Tk - p.Tq, 0, p.Tk) : p.Tk;
   const auto* keys = static_cast<const uint16_t*>(pr.k.data) + b * pr.k.strides[0] + hk * pr.k.strides[1];
   const auto* values = static_cast<const uint16_t*>(pr.v.data) + b * pr.v.strides[0] + hk * pr.v.strides[1];
-  const uint16_t* q[kMaxQueries * 16];
-  const float* prob[kMaxQueries * 16];
-  float* sums[kMaxQueries * 16];
+  const uint16_t* q[kMaxRows];
+  const float* prob[kMaxRows];
+  float* sums[kMaxRows];
+  int64_t head[kMaxRows], position[kMaxRows];
   scores.resize(R * n_keys);
   acc.resize(R * p.Dv);
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
-    q[r] = static_cast<const uint16_t*>(pr.q.data) + b * pr.q.strides[0] + h * pr.q.strides[1] + i * pr.q.strides[2];
+    head[r] = hk * group + r / T, position[r] = i0 + r % T;
+    q[r] = static_cast<const uint16_t*>(pr.q.data) + b * pr.q.strides[0] + head[r] * pr.q.strides[1] +
+           position[r] * pr.q.strides[2];
     prob[r] = scores.data() + r * n_keys;
     sums[r] = acc.data() + r * p.Dv;
   }
@@ -129,7 +146,7 @@ void attend_group(const Problem& pr, int64_t b, int64_t hk, std::vector<float>& 
     dot_keys<C>(q + r0, std::min(kMaxQueries, R - r0), keys, pr.k.strides[2], n_keys, scores.data() + r0 * n_keys, n_keys);
   std::vector<float> norm(R);
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
+    const int64_t h = head[r], i = position[r];
     float* row = scores.data() + r * n_keys;
     simd::scale(row, p.scale, n_keys);
     if (p.softcap) {
@@ -149,29 +166,32 @@ void attend_group(const Problem& pr, int64_t b, int64_t hk, std::vector<float>& 
     default: weigh_all<16>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
   }
   for (int64_t r = 0; r < R; ++r) {
-    const int64_t h = hk * group + r / p.Tq, i = r % p.Tq;
     simd::scale(sums[r], norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
-    store_row(sums[r], pr.out + ((b * p.Hq + h) * p.Tq + i) * p.Dv, p.Dv);
+    store_row(sums[r], pr.out + ((b * p.Hq + head[r]) * p.Tq + position[r]) * p.Dv, p.Dv);
   }
 }
 
 template <int C>
 void attend(const Problem& pr) {
   const AttentionParams& p = pr.p;
-  const int64_t work = p.Hq / p.Hkv * p.Tq * p.Tk * (p.D + p.Dv);
-  parallel_chunks(p.B * p.Hkv, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)), [&](int64_t begin, int64_t end) {
+  const int64_t T = block_positions(p), blocks = (p.Tq + T - 1) / T;
+  const int64_t work = p.Hq / p.Hkv * T * p.Tk * (p.D + p.Dv);
+  parallel_chunks(p.B * p.Hkv * blocks, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)),
+                  [&](int64_t begin, int64_t end) {
     std::vector<float> scores, acc;
-    for (int64_t item = begin; item < end; ++item) attend_group<C>(pr, item / p.Hkv, item % p.Hkv, scores, acc);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t bh = item / blocks, i0 = item % blocks * T;
+      attend_block<C>(pr, bh / p.Hkv, bh % p.Hkv, i0, std::min(p.Tq, i0 + T), scores, acc);
+    }
   });
 }
 
 }  // namespace
 
-bool attention_decode(const AttentionParams& p, const AttentionOperand& q, const AttentionOperand& k,
-                      const AttentionOperand& v, const AttentionOperand& mask, void* out) {
-  const bool fits = p.dtype == bfloat16 && p.Tq < kMaxQueries && p.Hq / p.Hkv * p.Tq <= kMaxQueries * 16 &&
-                    (p.D == 64 || p.D == 128 || p.D == 256) && (p.Dv == 64 || p.Dv == 128 || p.Dv == 256) &&
-                    p.Tk > 0 && cpu_has_avx512_bf16();
+bool attention_bf16(const AttentionParams& p, const AttentionOperand& q, const AttentionOperand& k,
+                    const AttentionOperand& v, const AttentionOperand& mask, void* out) {
+  const bool fits = p.dtype == bfloat16 && p.Hq / p.Hkv <= kMaxRows && (p.D == 64 || p.D == 128 || p.D == 256) &&
+                    (p.Dv == 64 || p.Dv == 128 || p.Dv == 256) && p.Tk > 0 && cpu_has_avx512_bf16();
   if (!fits) return false;
   const Problem pr{p, q, k, v, mask, static_cast<bfloat16_t*>(out)};
   switch (p.D) {
