@@ -226,6 +226,13 @@ TEST(Attention, BfloatAtModelHeadSizes) {
       }
   }
   {
+    // Three query heads per key/value head and 7 positions: 21 rows, eight at a time and 5 more.
+    const array q = astype(random_array({1, 6, 7, 64}, 40), bfloat16);
+    const array k = astype(random_array({1, 2, 50, 64}, 41), bfloat16), v = astype(random_array({1, 2, 50, 64}, 42), bfloat16);
+    expect_same(fast::scaled_dot_product_attention(q, k, v, 0.125f, "causal"), sdpa_ref(q, k, v, 0.125f, true),
+                testing::tol_for(bfloat16) * 2);
+  }
+  {
     // More queries than keys: the first 40 positions see nothing and get zeros.
     const array q = astype(random_array({1, 4, 70, 64}, 37), bfloat16);
     const array k = astype(random_array({1, 2, 30, 64}, 38), bfloat16), v = astype(random_array({1, 2, 30, 64}, 39), bfloat16);

@@ -112,6 +112,57 @@ struct Problem {
   bfloat16_t* out;
 };
 
+// Keys [0, n) of a block of 16 (n <= 16) transposed into dword pairs: kt[d2 * 16 + t] holds
+// elements 2 d2 and 2 d2 + 1 of key t (zero for t >= n).
+void transpose_keys(const uint16_t* keys, int64_t ld, int64_t n, int64_t D, uint32_t* kt) {
+  for (int64_t t = 0; t < kKeyBlock; ++t)
+    for (int64_t d2 = 0; d2 < D / 2; ++d2) {
+      uint32_t pair = 0;
+      if (t < n) std::memcpy(&pair, keys + t * ld + 2 * d2, sizeof pair);
+      kt[d2 * kKeyBlock + t] = pair;
+    }
+}
+
+// scores[r][t] = q[r] · key t for 8 rows and a transposed block of n keys: each pair of q
+// broadcast against 16 keys' pairs, no horizontal sums; two chains per row.
+template <int C>
+TESSERA_TARGET_AVX512_BF16 void dot_rows8(const uint16_t* const* q, const uint32_t* kt, int64_t n, float* scores,
+                                          int64_t score_stride) {
+  __m512 acc[8][2];
+  for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
+  for (int d2 = 0; d2 < 16 * C; d2 += 2) {
+    const auto k0 = (__m512bh)_mm512_loadu_si512(kt + d2 * kKeyBlock);
+    const auto k1 = (__m512bh)_mm512_loadu_si512(kt + (d2 + 1) * kKeyBlock);
+    for (int r = 0; r < 8; ++r) {
+      uint32_t p0, p1;
+      std::memcpy(&p0, q[r] + 2 * d2, sizeof p0);
+      std::memcpy(&p1, q[r] + 2 * d2 + 2, sizeof p1);
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)_mm512_set1_epi32(static_cast<int>(p0)), k0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)_mm512_set1_epi32(static_cast<int>(p1)), k1);
+    }
+  }
+  const auto keep = static_cast<__mmask16>((1u << n) - 1);
+  for (int r = 0; r < 8; ++r) _mm512_mask_storeu_ps(scores + r * score_stride, keep, _mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+// dot_keys for many rows (prefill): each block of 16 keys is transposed once and read by the rows
+// eight at a time; the rows past a multiple of 8 take dot_keys. 512 queries on a 4096-token
+// cache (bench/attention_bench): 65 -> 46 ms per layer.
+template <int C>
+void dot_keys_many(const uint16_t* const* q, int64_t R, const uint16_t* keys, int64_t ld, int64_t n, float* scores,
+                   int64_t score_stride) {
+  alignas(64) uint32_t kt[16 * C * kKeyBlock];
+  const int64_t by_eight = R / 8 * 8;
+  for (int64_t j = 0; j < n; j += kKeyBlock) {
+    const int64_t count = std::min(kKeyBlock, n - j);
+    prefetch_rows(keys + (j + kAheadRows) * ld, ld, kKeyBlock, 64 * C);
+    transpose_keys(keys + j * ld, ld, count, 32 * C, kt);
+    for (int64_t r = 0; r < by_eight; r += 8) dot_rows8<C>(q + r, kt, count, scores + r * score_stride + j, score_stride);
+  }
+  for (int64_t r0 = by_eight; r0 < R; r0 += kMaxQueries)
+    dot_keys<C>(q + r0, std::min(kMaxQueries, R - r0), keys, ld, n, scores + r0 * score_stride, score_stride);
+}
+
 // Query positions per item: as many as kMaxRows rows and kScoreBytes of scores allow.
 int64_t block_positions(const AttentionParams& p) {
   const int64_t group = p.Hq / p.Hkv;
@@ -129,7 +180,7 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
   const int64_t n_keys = p.causal ? std::clamp<int64_t>(i1 + p.Tk - p.Tq, 0, p.Tk) : p.Tk;
   const auto* keys = static_cast<const uint16_t*>(pr.k.data) + b * pr.k.strides[0] + hk * pr.k.strides[1];
   const auto* values = static_cast<const uint16_t*>(pr.v.data) + b * pr.v.strides[0] + hk * pr.v.strides[1];
-  const uint16_t* q[kMaxRows];
+  const uint16_t* q[kMaxRows] = {};
   const float* prob[kMaxRows];
   float* sums[kMaxRows];
   int64_t head[kMaxRows], position[kMaxRows];
@@ -142,8 +193,11 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
     prob[r] = scores.data() + r * n_keys;
     sums[r] = acc.data() + r * p.Dv;
   }
-  for (int64_t r0 = 0; r0 < R; r0 += kMaxQueries)
-    dot_keys<C>(q + r0, std::min(kMaxQueries, R - r0), keys, pr.k.strides[2], n_keys, scores.data() + r0 * n_keys, n_keys);
+  if (R >= kMaxQueries) {
+    dot_keys_many<C>(q, R, keys, pr.k.strides[2], n_keys, scores.data(), n_keys);
+  } else {
+    dot_keys<C>(q, R, keys, pr.k.strides[2], n_keys, scores.data(), n_keys);
+  }
   std::vector<float> norm(R);
   for (int64_t r = 0; r < R; ++r) {
     const int64_t h = head[r], i = position[r];
