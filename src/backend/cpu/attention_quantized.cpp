@@ -188,7 +188,7 @@ struct Kernel {
         else dot_block_scalar(q + query(r), block.data(), n, D, row);
       }
     }
-    std::vector<float> norm(R);
+    float norm[kRowBlock];
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r % p.Tq;
       float* row = scores.data() + (r - r0) * S;
@@ -228,7 +228,7 @@ void quantized_attention(const QuantizedAttentionParams& p, const float* q, cons
   const int64_t work = std::min(R, kRowBlock) * p.Tk * p.D * 2;
   parallel_chunks(p.B * p.Hkv * blocks, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)),
                   [&](int64_t begin, int64_t end) {
-    std::vector<float> scores, block;
+    thread_local std::vector<float> scores, block;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / blocks, r0 = item % blocks * kRowBlock;
       kernel.rows(bh / p.Hkv, bh % p.Hkv, r0, std::min(R, r0 + kRowBlock), scores, block);
