@@ -180,6 +180,7 @@ array QuantizedKVCache::attention(const array& q, const array& keys, const array
   p.causal = mask.mode == "causal";
   p.softcap = softcap;
   p.mask = explicit_mask.get();
+  p.q_bfloat16 = q.dtype() == bfloat16;
   auto rows = [](const Store& st) {
     return cpu::QuantizedRows{st.codes.data(), st.scales.data(), st.biases.data(), st.cap};
   };

@@ -7,6 +7,7 @@
 #include "backend/cpu/attention_quantized.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -142,12 +143,125 @@ void weigh_block_scalar(const float* p, const float* values, int64_t n, int64_t 
   }
 }
 
+// Decoding scores straight from 4-bit codes, for bfloat16 q: each nibble c becomes the bfloat16
+// 128 + c with one bitwise operation (the pairs of a dword are elements 2k and 2k + 1, the two
+// nibbles of byte k), vdpbf16ps multiplies them with q exactly, and the 128 goes into the bias
+// term: s = scale * (q . (128 + c)) + (bias - 128 scale) * sum(q) per group. No float copy of
+// the keys is written.
+constexpr float kCodeOffset = 128.0f;
+
+struct BfloatRows {
+  const uint16_t* q[kKeyBlock];  // bfloat16 words of each query row
+  const float* sums[kKeyBlock];  // each row's sum of q per group
+  int64_t R;
+};
+
+// 32 codes (16 bytes) as 16 dwords of bfloat16 pairs 128 + c.
+TESSERA_TARGET_AVX512_BF16 inline __m512bh codes_as_bf16(const uint8_t* bytes) {
+  const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)));
+  const __m512i pairs = _mm512_or_si512(_mm512_and_si512(x, _mm512_set1_epi32(0xF)),
+                                        _mm512_slli_epi32(_mm512_and_si512(x, _mm512_set1_epi32(0xF0)), 12));
+  return (__m512bh)_mm512_or_si512(pairs, _mm512_set1_epi32(0x43004300));
+}
+
+// scores[r][t] for keys [j, j + n) of a head (n <= 16) and the rows of `rows`.
+TESSERA_TARGET_AVX512_BF16 void dot_codes4(const Head& h, int64_t j, int64_t n, int64_t D, int gs,
+                                           const BfloatRows& rows, float* const* scores) {
+  const int64_t chunks = D / 32, per_group = gs / 32, groups = D / gs;
+  __m512bh keys[kKeyBlock][8];
+  for (int64_t t = 0; t < kKeyBlock; ++t)
+    for (int64_t c = 0; c < chunks; ++c)
+      keys[t][c] = t < n ? codes_as_bf16(h.codes + (j + t) * h.row_bytes + 16 * c) : (__m512bh)_mm512_setzero_si512();
+  for (int64_t g = 0; g < groups; ++g) {
+    alignas(64) float sc[kKeyBlock] = {}, bi[kKeyBlock] = {};
+    for (int64_t t = 0; t < n; ++t) {
+      sc[t] = h.scales[(j + t) * groups + g];
+      bi[t] = h.biases[(j + t) * groups + g] - kCodeOffset * sc[t];
+    }
+    const __m512 scale = _mm512_load_ps(sc), bias = _mm512_load_ps(bi);
+    for (int64_t r = 0; r < rows.R; ++r) {
+      __m512 a[kKeyBlock];
+      for (int64_t t = 0; t < kKeyBlock; ++t) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t c = g * per_group; c < (g + 1) * per_group; ++c)
+          acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(rows.q[r] + 32 * c), keys[t][c]);
+        a[t] = acc;
+      }
+      const __m512 term = _mm512_fmadd_ps(scale, sum_lanes(a), _mm512_mul_ps(bias, _mm512_set1_ps(rows.sums[r][g])));
+      alignas(64) float out[kKeyBlock];
+      _mm512_store_ps(out, g == 0 ? term : _mm512_add_ps(term, _mm512_loadu_ps(scores[r])));
+      std::copy(out, out + n, scores[r]);
+    }
+  }
+}
+
 struct Kernel {
   const QuantizedAttentionParams& p;
   const float* q;
   const QuantizedRows &k, &v;
   float* out;
   bool simd;
+  bool codes_path;  // 4-bit keys and bfloat16 q on AVX-512 BF16: dot_codes4
+
+  // The scores of rows [r0, r1) from keys dequantized 16 at a time.
+  template <typename Query>
+  void score_dequantized(const Head& kh, int64_t r0, int64_t r1, const Query& query, float* scores,
+                         std::vector<float>& block) const {
+    const int64_t R = r1 - r0, D = p.D, S = p.Tk;
+    block.resize(2 * kKeyBlock * D);
+    float* keys_t = block.data() + kKeyBlock * D;
+    // Many rows share a block: transposing it once spares each row the horizontal sums.
+    const int64_t by_four = simd && R >= kKeyBlock ? R / 4 * 4 : 0;
+    for (int64_t j = 0; j < S; j += kKeyBlock) {
+      const int64_t n = std::min(kKeyBlock, S - j);
+      dequantize(kh, j, n, block.data());
+      if (by_four > 0) {
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t t = 0; t < kKeyBlock; ++t) keys_t[d * kKeyBlock + t] = t < n ? block[t * D + d] : 0.0f;
+      }
+      for (int64_t r = r0; r < r0 + by_four; r += 4) {
+        const float* const rows4[4] = {q + query(r), q + query(r + 1), q + query(r + 2), q + query(r + 3)};
+        float* const out4[4] = {scores + (r - r0) * S + j, scores + (r + 1 - r0) * S + j,
+                                scores + (r + 2 - r0) * S + j, scores + (r + 3 - r0) * S + j};
+        dot_block_rows4(rows4, keys_t, n, D, out4);
+      }
+      for (int64_t r = r0 + by_four; r < r1; ++r) {
+        float* row = scores + (r - r0) * S + j;
+        if (simd) dot_block_avx512(q + query(r), block.data(), n, D, row);
+        else dot_block_scalar(q + query(r), block.data(), n, D, row);
+      }
+    }
+  }
+
+  // The scores of rows [r0, r1) (fewer than 16) from the key codes, through dot_codes4.
+  template <typename Query>
+  void score_codes4(const Head& kh, int64_t r0, int64_t r1, const Query& query, float* scores) const {
+    const int64_t R = r1 - r0, D = p.D, S = p.Tk, groups = D / p.group_size;
+    uint16_t words[kKeyBlock][256];
+    float sums[kKeyBlock][8];
+    BfloatRows rows{};
+    rows.R = R;
+    for (int64_t r = 0; r < R; ++r) {
+      const float* x = q + query(r0 + r);
+      for (int64_t d = 0; d < D; ++d) {
+        uint32_t u;
+        std::memcpy(&u, x + d, sizeof u);
+        words[r][d] = static_cast<uint16_t>(u >> 16);  // exact: x holds bfloat16 values
+      }
+      for (int64_t g = 0; g < groups; ++g) {
+        float total = 0.0f;
+        for (int64_t d = g * p.group_size; d < (g + 1) * p.group_size; ++d) total += x[d];
+        sums[r][g] = total;
+      }
+      rows.q[r] = words[r];
+      rows.sums[r] = sums[r];
+    }
+    float* out[kKeyBlock];
+    for (int64_t j = 0; j < S; j += kKeyBlock) {
+      for (int64_t r = 0; r < R; ++r) out[r] = scores + r * S + j;
+      dot_codes4(kh, j, std::min(kKeyBlock, S - j), D, p.group_size, rows, out);
+    }
+  }
 
   void dequantize(const Head& h, int64_t j, int64_t n, float* block) const {
     if (simd) dequantize_rows_avx512(h, j, n, p.D, p.bits, p.group_size, block);
@@ -165,29 +279,8 @@ struct Kernel {
       return ((b * p.Hq + h) * p.Tq + i) * D;
     };
     scores.resize(R * S);
-    block.resize(2 * kKeyBlock * D);
-    float* keys_t = block.data() + kKeyBlock * D;
-    // Many rows share a block: transposing it once spares each row the horizontal sums.
-    const int64_t by_four = simd && R >= kKeyBlock ? R / 4 * 4 : 0;
-    for (int64_t j = 0; j < S; j += kKeyBlock) {
-      const int64_t n = std::min(kKeyBlock, S - j);
-      dequantize(kh, j, n, block.data());
-      if (by_four > 0) {
-        for (int64_t d = 0; d < D; ++d)
-          for (int64_t t = 0; t < kKeyBlock; ++t) keys_t[d * kKeyBlock + t] = t < n ? block[t * D + d] : 0.0f;
-      }
-      for (int64_t r = r0; r < r0 + by_four; r += 4) {
-        const float* const rows4[4] = {q + query(r), q + query(r + 1), q + query(r + 2), q + query(r + 3)};
-        float* const out4[4] = {&scores[(r - r0) * S + j], &scores[(r + 1 - r0) * S + j], &scores[(r + 2 - r0) * S + j],
-                                &scores[(r + 3 - r0) * S + j]};
-        dot_block_rows4(rows4, keys_t, n, D, out4);
-      }
-      for (int64_t r = r0 + by_four; r < r1; ++r) {
-        float* row = scores.data() + (r - r0) * S + j;
-        if (simd) dot_block_avx512(q + query(r), block.data(), n, D, row);
-        else dot_block_scalar(q + query(r), block.data(), n, D, row);
-      }
-    }
+    if (codes_path && R < kKeyBlock) score_codes4(kh, r0, r1, query, scores.data());
+    else score_dequantized(kh, r0, r1, query, scores.data(), block);
     float norm[kRowBlock];
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r % p.Tq;
@@ -223,7 +316,10 @@ struct Kernel {
 void quantized_attention(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
                          const QuantizedRows& v, float* out) {
   if (p.B * p.Hq * p.Tq * p.D == 0) return;
-  const Kernel kernel{p, q, k, v, out, cpu_has_avx512() && p.D % 32 == 0 && p.group_size % 16 == 0};
+  const bool simd = cpu_has_avx512() && p.D % 32 == 0 && p.group_size % 16 == 0;
+  const bool codes = simd && p.bits == 4 && p.q_bfloat16 && p.group_size % 32 == 0 && p.D <= 256 &&
+                     cpu_has_avx512_bf16();
+  const Kernel kernel{p, q, k, v, out, simd, codes};
   const int64_t R = p.Hq / p.Hkv * p.Tq, blocks = (R + kRowBlock - 1) / kRowBlock;
   const int64_t work = std::min(R, kRowBlock) * p.Tk * p.D * 2;
   parallel_chunks(p.B * p.Hkv * blocks, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)),

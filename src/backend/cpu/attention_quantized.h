@@ -24,6 +24,7 @@ struct QuantizedAttentionParams {
   bool causal = false;            // query i sees keys j <= i + Tk - Tq
   std::optional<float> softcap;   // s -> cap * tanh(s / cap), before the mask
   const bool* mask = nullptr;     // [Tq, Tk], shared by every head: false hides a key
+  bool q_bfloat16 = false;        // q holds bfloat16 values (it came from a bfloat16 model)
 };
 
 // out [B, Hq, Tq, D] = softmax(q k^T * scale + mask) v for q [B, Hq, Tq, D], all float32 and
