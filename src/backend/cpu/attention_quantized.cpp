@@ -2,13 +2,14 @@
 // their positions). Keys and values are dequantized 16 rows at a time into a float32 block that
 // every query row of the item then reads: the dequantization is paid once per item, not per query
 // head, and nothing of the size of the cache is written. Scores of 16 keys are reduced into one
-// vector at once (sum_lanes.h). Without AVX-512, or for head sizes that are not a multiple of 32,
-// the same steps run in plain loops.
+// vector at once (sum_lanes.h), or, for many rows, read from the block transposed; a bfloat16
+// model's decoding dots its queries with 4-bit key codes directly (dot_codes4). Without AVX-512,
+// or for head sizes that are not a multiple of 32, the same steps run in plain loops.
 #include "backend/cpu/attention_quantized.h"
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
