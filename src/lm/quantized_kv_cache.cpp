@@ -24,8 +24,10 @@ int parse_meta(const std::map<std::string, std::string>& meta, const std::string
   }
 }
 
-uint8_t code_at(const uint8_t* row, int d, int bits) {
-  return bits == 8 ? row[d] : static_cast<uint8_t>((row[d / 2] >> ((d % 2) * 4)) & 0xF);
+// A store as the backend kernels read it.
+template <typename Store>
+cpu::QuantizedRows rows_of(const Store& s) {
+  return {s.codes.data(), s.scales.data(), s.biases.data(), s.cap};
 }
 
 }  // namespace
@@ -130,15 +132,7 @@ void QuantizedKVCache::store(const array& keys, const array& values) {
 array QuantizedKVCache::dequantized(const Store& s) const {
   std::vector<float> out(static_cast<size_t>(B_) * H_ * offset_ * D_);
   for (int bh = 0; bh < B_ * H_; ++bh) {
-    for (int t = 0; t < offset_; ++t) {
-      const size_t r = static_cast<size_t>(bh) * s.cap + t;
-      const uint8_t* codes = s.codes.data() + r * row_bytes();
-      float* dst = out.data() + (static_cast<size_t>(bh) * offset_ + t) * D_;
-      for (int d = 0; d < D_; ++d) {
-        const size_t g = r * groups() + d / group_size_;
-        dst[d] = s.scales[g] * code_at(codes, d, bits_) + s.biases[g];
-      }
-    }
+    cpu::dequantize_head(rows_of(s), bh, offset_, D_, bits_, group_size_, out.data() + static_cast<size_t>(bh) * offset_ * D_);
   }
   return array(out.data(), {B_, H_, offset_, D_}, float32);
 }
@@ -181,12 +175,9 @@ array QuantizedKVCache::attention(const array& q, const array& keys, const array
   p.softcap = softcap;
   p.mask = explicit_mask.get();
   p.q_bfloat16 = q.dtype() == bfloat16;
-  auto rows = [](const Store& st) {
-    return cpu::QuantizedRows{st.codes.data(), st.scales.data(), st.biases.data(), st.cap};
-  };
   const std::vector<float> qv = astype(q, float32).to_vector<float>();
   std::vector<float> out(qv.size());
-  cpu::quantized_attention(p, qv.data(), rows(keys_), rows(values_), out.data());
+  cpu::quantized_attention(p, qv.data(), rows_of(keys_), rows_of(values_), out.data());
   return astype(array(out.data(), q.shape(), float32), q.dtype());
 }
 

@@ -86,6 +86,13 @@ TEST(QuantizedKVCache, AttentionAtModelHeadSizesAcrossGrowthAndTrim) {
         EXPECT_LT(max_abs_diff(got, want), 1e-4f) << what << " T " << T << " at " << direct.offset();
       };
       step(250, 1);
+      {
+        // The dequantized cache is within half a quantization step of what was stored.
+        QuantizedKVCache probe(bits, gs);
+        const tx::array k = tx::random::normal({2, 2, 250, D}), v = tx::random::normal({2, 2, 250, D});
+        const float bound = (tx::max(k).item<float>() - tx::min(k).item<float>()) / (2 * ((1 << bits) - 1)) + 1e-5f;
+        EXPECT_LE(max_abs_diff(probe.update_and_fetch(k, v).first, k), bound) << what;
+      }
       for (int i = 0; i < 9; ++i) step(1, 2 + i);
       {
         // Three query heads per key/value head: 21 query rows per head, one past a multiple of 4.

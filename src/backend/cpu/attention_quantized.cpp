@@ -314,6 +314,13 @@ struct Kernel {
 
 }  // namespace
 
+void dequantize_head(const QuantizedRows& rows, int64_t index, int64_t n, int64_t D, int bits, int group_size,
+                     float* out) {
+  const Head h = head_of(rows, index, D * bits / 8, D / group_size);
+  if (cpu_has_avx512() && D % 32 == 0 && group_size % 16 == 0) dequantize_rows_avx512(h, 0, n, D, bits, group_size, out);
+  else dequantize_rows_scalar(h, 0, n, D, bits, group_size, out);
+}
+
 void quantized_attention(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
                          const QuantizedRows& v, float* out) {
   if (p.B * p.Hq * p.Tq * p.D == 0) return;

@@ -27,6 +27,10 @@ struct QuantizedAttentionParams {
   bool q_bfloat16 = false;        // q holds bfloat16 values (it came from a bfloat16 model)
 };
 
+// Rows [0, n) of head `index` of `rows` as float32 [n, D] (the cache's update_and_fetch).
+void dequantize_head(const QuantizedRows& rows, int64_t index, int64_t n, int64_t D, int bits, int group_size,
+                     float* out);
+
 // out [B, Hq, Tq, D] = softmax(q k^T * scale + mask) v for q [B, Hq, Tq, D], all float32 and
 // contiguous; query head h reads key/value head h / (Hq / Hkv). A query that sees no key gets
 // zeros.
