@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end speed of a Llama-3.2-1B-shaped bf16 model next to the machine's memory bandwidth:
 # `tessera bench` (pp/tg tokens per second) measures the read bandwidth right before and after
-# its runs; tg is reported as a percentage of the limit (bandwidth / bytes of weights per token).
+# each tg run; tg is reported as a percentage of the limit (bandwidth / bytes of weights per
+# token), each run against its own probes.
 #
 #   bench/llm_bench.sh [-p 512] [-n 128] [-r 3] [-t 2] [--model DIR]
 #
@@ -45,7 +46,8 @@ bench = json.loads(open(sys.argv[1]).read().splitlines()[0])
 bandwidth = bench["read_bandwidth_bytes_per_s"]
 limit = bandwidth / bench["weights_bytes"]
 print()
-print(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s ({bench['threads']} threads)")
+probes = ", ".join(f"{b / 1e9:.1f}" for b in bench["tg_read_bandwidth_all"])
+print(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s ({bench['threads']} threads; per tg run: {probes})")
 print(f"weights per token: {bench['weights_bytes'] / 1e9:.3f} GB -> tg limit {limit:.1f} t/s")
 print(f"pp{bench['n_prompt']}: {bench['pp_tps']:.1f} t/s (runs: {', '.join(f'{x:.1f}' for x in bench['pp_tps_all'])})")
 print(f"tg{bench['n_gen']}: {bench['tg_tps']:.2f} t/s (runs: {', '.join(f'{x:.2f}' for x in bench['tg_tps_all'])})"

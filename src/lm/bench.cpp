@@ -1,5 +1,6 @@
 #include "tessera/lm/bench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -95,7 +96,9 @@ BenchResult benchmark(Model& model, const BenchOptions& options) {
     }
     if (options.n_gen > 0) {
       const int first = random_tokens(1, vocab, rng)[0];
+      const double before = options.measure_bandwidth ? options.measure_bandwidth() : 0.0;
       result.tg_tps.push_back(run([&](Cache& c) { return time_generation(model, first, options.n_gen, c); }, options.n_gen));
+      if (options.measure_bandwidth) result.tg_bandwidth.push_back(std::max(before, options.measure_bandwidth()));
     }
   }
   result.peak_memory_bytes = get_peak_memory();

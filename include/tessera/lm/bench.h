@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace tessera::lm {
@@ -17,11 +18,17 @@ struct BenchOptions {
   int repetitions = 3;
   int n_depth = 0;    // tokens the cache holds before each test (llama-bench's -d)
   uint64_t seed = 0;  // for the random token ids
+  // Where set, called right before and right after every tg test: the memory bandwidth at that
+  // moment in bytes per second (a machine's bandwidth can drift within a run).
+  std::function<double()> measure_bandwidth;
 };
 
 struct BenchResult {
   std::vector<double> pp_tps;  // one per repetition (empty when n_prompt == 0)
   std::vector<double> tg_tps;  // one per repetition (empty when n_gen == 0)
+  // Per tg test, the larger of the bandwidths measured right before and right after it (empty
+  // without measure_bandwidth).
+  std::vector<double> tg_bandwidth;
   size_t peak_memory_bytes = 0;
   size_t cache_bytes_per_token = 0;  // of the KV cache: what attention reads per cached token
 };

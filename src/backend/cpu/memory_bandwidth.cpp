@@ -15,26 +15,6 @@ namespace tessera::cpu {
 
 namespace {
 
-// Anonymous memory on huge pages where the kernel allows: page walks stay out of the figure.
-class ProbeBuffer {
- public:
-  explicit ProbeBuffer(size_t bytes) : bytes_(bytes) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::runtime_error("memory bandwidth probe: cannot map " + std::to_string(bytes) + " bytes");
-    madvise(p, bytes, MADV_HUGEPAGE);
-    data_ = static_cast<char*>(p);
-    std::memset(data_, 1, bytes);  // every page present before timing
-  }
-  ~ProbeBuffer() { munmap(data_, bytes_); }
-  ProbeBuffer(const ProbeBuffer&) = delete;
-  ProbeBuffer& operator=(const ProbeBuffer&) = delete;
-  const char* data() const { return data_; }
-
- private:
-  char* data_;
-  size_t bytes_;
-};
-
 // Sums [p, p + n) as two sequential halves read side by side (two streams keep more cache-line
 // requests in flight than one), four 64-byte loads per stream and step.
 TESSERA_TARGET_AVX512 uint64_t read_sum_avx512(const char* p, size_t n) {
@@ -81,15 +61,27 @@ double timed_pass(const char* data, size_t bytes, int threads) {
 
 }  // namespace
 
-double measure_read_bandwidth(size_t bytes, int passes) {
+// Anonymous memory on huge pages where the kernel allows: page walks stay out of the figure.
+ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) : bytes_(bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::runtime_error("memory bandwidth probe: cannot map " + std::to_string(bytes) + " bytes");
+  madvise(p, bytes, MADV_HUGEPAGE);
+  data_ = static_cast<char*>(p);
+  std::memset(data_, 1, bytes);  // every page present before timing
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() { munmap(data_, bytes_); }
+
+double ReadBandwidthProbe::measure(int passes) const {
   const int threads = num_threads();
-  ProbeBuffer buffer(bytes);
-  const size_t part = bytes / threads / 4096 * 4096;
+  const size_t part = bytes_ / threads / 4096 * 4096;
   double best = 0.0;
   for (int i = 0; i < std::max(1, passes); ++i) {
-    best = std::max(best, static_cast<double>(part * threads) / timed_pass(buffer.data(), bytes, threads));
+    best = std::max(best, static_cast<double>(part * threads) / timed_pass(data_, bytes_, threads));
   }
   return best;
 }
+
+double measure_read_bandwidth(size_t bytes, int passes) { return ReadBandwidthProbe(bytes).measure(passes); }
 
 }  // namespace tessera::cpu

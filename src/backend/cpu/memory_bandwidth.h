@@ -12,4 +12,20 @@ namespace tessera::cpu {
 // the best pass is what a kernel could reach.
 double measure_read_bandwidth(size_t bytes = size_t{512} << 20, int passes = 5);
 
+// measure_read_bandwidth's buffer kept for repeated measurements, so that measuring next to each
+// of several runs costs the passes only, not mapping and first-touching the buffer again.
+class ReadBandwidthProbe {
+ public:
+  explicit ReadBandwidthProbe(size_t bytes = size_t{512} << 20);
+  ~ReadBandwidthProbe();
+  ReadBandwidthProbe(const ReadBandwidthProbe&) = delete;
+  ReadBandwidthProbe& operator=(const ReadBandwidthProbe&) = delete;
+
+  double measure(int passes = 5) const;
+
+ private:
+  char* data_;
+  size_t bytes_;
+};
+
 }  // namespace tessera::cpu
