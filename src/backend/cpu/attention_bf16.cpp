@@ -5,7 +5,8 @@
 // of them; vdpbf16ps dots bfloat16 queries with bfloat16 keys, the sums of 16 keys reduced into one
 // vector at once (sum_lanes.h), or, for blocks of many rows, against keys transposed once per
 // block so that no sums are needed. Values are weighted in float32 with the probabilities in
-// float32, as before. Prefill takes the same path in blocks of query positions: the float32 GEMM
+// float32 for few rows (decoding), and for blocks of many rows in bfloat16, two keys per
+// vdpbf16ps. Prefill takes the same path in blocks of query positions: the float32 GEMM
 // path it replaces first widened and transposed every cached key and value, 11 ms per layer of a
 // 1B model at a 4096-token cache whatever the number of queries.
 #include "backend/cpu/attention_bf16.h"
@@ -107,6 +108,83 @@ void weigh_all(const float* const* p, int64_t R, const uint16_t* values, int64_t
   for (; r < R; ++r) weigh_values<V16, 1>(p + r, values, ld, n, acc + r);
 }
 
+// Blocks of many rows weigh the values with the probabilities rounded to bfloat16: vdpbf16ps
+// takes two keys per instruction where float32 FMAs took one (512 queries on a 4096-token cache,
+// bench/attention_bench: 44 -> 39 ms per layer; the value products had been the largest part of
+// attention, and now run near vdpbf16ps's peak, as the scores do). Each row's
+// probabilities are stored as bfloat16 pairs (p[j], p[j + 1]), a zero after an odd last key;
+// two keys' values are interleaved per column by vpunpck{l,h}wd, which puts columns 8L + 0..3 of
+// every 128-bit lane L of a 32-column chunk in one sum and 8L + 4..7 in the other.
+TESSERA_TARGET_AVX512_BF16 void probability_pairs(const float* p, int64_t n, uint16_t* pairs) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32)
+    _mm512_storeu_si512(pairs + j, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + j + 16), _mm512_loadu_ps(p + j)));
+  if (j == n) return;
+  // The rest, zeros past n, up to an even count.
+  const int64_t rest = n - j, even = rest + rest % 2;
+  const __mmask16 low = _cvtu32_mask16((1u << std::min<int64_t>(rest, 16)) - 1);
+  const __mmask16 high = _cvtu32_mask16(rest > 16 ? (1u << (rest - 16)) - 1 : 0u);
+  const __m512bh words =
+      _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, p + j + 16), _mm512_maskz_loadu_ps(low, p + j));
+  _mm512_mask_storeu_epi16(pairs + j, _cvtu32_mask32(static_cast<uint32_t>((uint64_t{1} << even) - 1)), (__m512i)words);
+}
+
+// The chunk's 32 columns in order from its two interleaved sums.
+struct ChunkOrder {
+  alignas(64) int32_t first[16], second[16];
+  constexpr ChunkOrder() : first{}, second{} {
+    for (int i = 0; i < 16; ++i) {
+      // Output column i of a 16-column half: lane i / 4 % 2 of the pair (lo, hi), dword i % 4.
+      const int lane = i / 8, from_hi = i / 4 % 2, dword = i % 4;
+      first[i] = 16 * from_hi + 4 * lane + dword;
+      second[i] = 16 * from_hi + 4 * (lane + 2) + dword;
+    }
+  }
+};
+constexpr ChunkOrder kChunkOrder{};
+
+// acc[r] = sum over j < n of pairs[r][j] * values[j] for QB rows, values V16 vectors of 16
+// bfloat16 (V16 even).
+template <int V16, int QB>
+TESSERA_TARGET_AVX512_BF16 void weigh_values_bf16(const uint16_t* const* pairs, const uint16_t* values, int64_t ld,
+                                                  int64_t n, float* const* acc) {
+  __m512 sum[QB][V16];
+  for (auto& row : sum)
+    for (auto& s : row) s = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 2) {
+    prefetch_rows(values + (j + kAheadRows) * ld, ld, 2, 32 * V16);
+    const uint16_t* first = values + j * ld;
+    __m512bh v[V16];
+    for (int c = 0; c < V16; c += 2) {
+      const __m512i a = _mm512_loadu_si512(first + 16 * c);
+      const __m512i b = j + 1 < n ? _mm512_loadu_si512(first + ld + 16 * c) : _mm512_setzero_si512();
+      v[c] = (__m512bh)_mm512_unpacklo_epi16(a, b);
+      v[c + 1] = (__m512bh)_mm512_unpackhi_epi16(a, b);
+    }
+    for (int r = 0; r < QB; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, pairs[r] + j, sizeof pair);
+      const auto w = (__m512bh)_mm512_set1_epi32(pair);
+      for (int c = 0; c < V16; ++c) sum[r][c] = _mm512_dpbf16_ps(sum[r][c], v[c], w);
+    }
+  }
+  const __m512i first = _mm512_load_si512(kChunkOrder.first), second = _mm512_load_si512(kChunkOrder.second);
+  for (int r = 0; r < QB; ++r)
+    for (int c = 0; c < V16; c += 2) {
+      _mm512_storeu_ps(acc[r] + 16 * c, _mm512_permutex2var_ps(sum[r][c], first, sum[r][c + 1]));
+      _mm512_storeu_ps(acc[r] + 16 * c + 16, _mm512_permutex2var_ps(sum[r][c], second, sum[r][c + 1]));
+    }
+}
+
+template <int V16>
+void weigh_all_bf16(const uint16_t* const* pairs, int64_t R, const uint16_t* values, int64_t ld, int64_t n,
+                    float* const* acc) {
+  constexpr int QB = 16 / V16;
+  int64_t r = 0;
+  for (; r + QB <= R; r += QB) weigh_values_bf16<V16, QB>(pairs + r, values, ld, n, acc + r);
+  for (; r < R; ++r) weigh_values_bf16<V16, 1>(pairs + r, values, ld, n, acc + r);
+}
+
 struct Problem {
   const AttentionParams& p;
   const AttentionOperand &q, &k, &v, &mask;
@@ -171,11 +249,29 @@ int64_t block_positions(const AttentionParams& p) {
   return std::max<int64_t>(1, std::min({p.Tq, by_rows, by_bytes}));
 }
 
+// Weighs the values with the rows' probabilities: in float32 (prob), or in bfloat16 from their
+// pairs where given.
+void weigh(const float* const* prob, const uint16_t* const* pairs, int64_t R, const uint16_t* values, int64_t ld,
+           int64_t n, int64_t Dv, float* const* sums) {
+  if (pairs) {
+    switch (Dv) {
+      case 64: return weigh_all_bf16<4>(pairs, R, values, ld, n, sums);
+      case 128: return weigh_all_bf16<8>(pairs, R, values, ld, n, sums);
+      default: return weigh_all_bf16<16>(pairs, R, values, ld, n, sums);
+    }
+  }
+  switch (Dv) {
+    case 64: return weigh_all<4>(prob, R, values, ld, n, sums);
+    case 128: return weigh_all<8>(prob, R, values, ld, n, sums);
+    default: return weigh_all<16>(prob, R, values, ld, n, sums);
+  }
+}
+
 // Query positions [i0, i1) of every query head of key/value head hk of batch b: row r is head
 // hk * group + r / (i1 - i0) at position i0 + r % (i1 - i0). Keys no row sees (causal) are skipped.
 template <int C>
 void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t i1, std::vector<float>& scores,
-                  std::vector<float>& acc) {
+                  std::vector<float>& acc, std::vector<uint16_t>& pairs) {
   const AttentionParams& p = pr.p;
   const int64_t group = p.Hq / p.Hkv, T = i1 - i0, R = group * T;
   const int64_t n_keys = p.causal ? std::clamp<int64_t>(i1 + p.Tk - p.Tq, 0, p.Tk) : p.Tk;
@@ -185,8 +281,14 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
   const float* prob[kMaxRows];
   float* sums[kMaxRows];
   int64_t head[kMaxRows], position[kMaxRows];
+  // Blocks of many rows weigh the values in bfloat16, each row's pairs made while its
+  // probabilities are in L1 (the block's scores, up to kScoreBytes, are not).
+  const bool bf16_values = R >= kMaxQueries;
+  const int64_t pair_stride = n_keys + 2;  // even, with room for the pad
+  const uint16_t* pair_rows[kMaxRows];
   scores.resize(R * n_keys);
   acc.resize(R * p.Dv);
+  if (bf16_values) pairs.resize(R * pair_stride);
   for (int64_t r = 0; r < R; ++r) {
     head[r] = hk * group + r / T, position[r] = i0 + r % T;
     q[r] = static_cast<const uint16_t*>(pr.q.data) + b * pr.q.strides[0] + head[r] * pr.q.strides[1] +
@@ -214,12 +316,12 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
     }
     const int64_t limit = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, n_keys) : n_keys;
     norm[r] = softmax_scores(row, n_keys, limit);
+    if (bf16_values) {
+      pair_rows[r] = pairs.data() + r * pair_stride;
+      probability_pairs(row, n_keys, pairs.data() + r * pair_stride);
+    }
   }
-  switch (p.Dv) {
-    case 64: weigh_all<4>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
-    case 128: weigh_all<8>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
-    default: weigh_all<16>(prob, R, values, pr.v.strides[2], n_keys, sums); break;
-  }
+  weigh(prob, bf16_values ? pair_rows : nullptr, R, values, pr.v.strides[2], n_keys, p.Dv, sums);
   for (int64_t r = 0; r < R; ++r) {
     simd::scale(sums[r], norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
     store_row(sums[r], pr.out + ((b * p.Hq + head[r]) * p.Tq + position[r]) * p.Dv, p.Dv);
@@ -235,9 +337,10 @@ void attend(const Problem& pr) {
                   [&](int64_t begin, int64_t end) {
     // Per thread, kept between calls: decoding attends a hundred times per token.
     thread_local std::vector<float> scores, acc;
+    thread_local std::vector<uint16_t> pairs;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / blocks, i0 = item % blocks * T;
-      attend_block<C>(pr, bh / p.Hkv, bh % p.Hkv, i0, std::min(p.Tq, i0 + T), scores, acc);
+      attend_block<C>(pr, bh / p.Hkv, bh % p.Hkv, i0, std::min(p.Tq, i0 + T), scores, acc, pairs);
     }
   });
 }
