@@ -296,6 +296,8 @@ struct Kernel {
       norm[r - r0] = softmax_scores(row, S, limit);
       std::fill_n(out + query(r), D, 0.0f);
     }
+    // The scores from key codes left the block unsized on a thread that has not dequantized yet.
+    block.resize(std::max<size_t>(block.size(), kKeyBlock * D));
     for (int64_t j = 0; j < S; j += kKeyBlock) {
       const int64_t n = std::min(kKeyBlock, S - j);
       dequantize(vh, j, n, block.data());
@@ -324,6 +326,7 @@ void dequantize_head(const QuantizedRows& rows, int64_t index, int64_t n, int64_
 void quantized_attention(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
                          const QuantizedRows& v, float* out) {
   if (p.B * p.Hq * p.Tq * p.D == 0) return;
+  if (quantized_attention_bf16(p, q, k, v, out)) return;
   const bool simd = cpu_has_avx512() && p.D % 32 == 0 && p.group_size % 16 == 0;
   const bool codes = simd && p.bits == 4 && p.q_bfloat16 && p.group_size % 32 == 0 && p.D <= 256 &&
                      cpu_has_avx512_bf16();

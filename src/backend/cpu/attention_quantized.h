@@ -37,4 +37,11 @@ void dequantize_head(const QuantizedRows& rows, int64_t index, int64_t n, int64_
 void quantized_attention(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
                          const QuantizedRows& v, float* out);
 
+// quantized_attention for many query rows of bfloat16 q (attention_quantized_bf16.cpp): through a
+// bfloat16 copy of the cache's heads and attention_bf16. Returns false, computing nothing, where
+// the rows are too few, q is not bfloat16, the head size is not 64, 128 or 256, or the CPU lacks
+// AVX-512 BF16.
+bool quantized_attention_bf16(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
+                              const QuantizedRows& v, float* out);
+
 }  // namespace tessera::cpu
