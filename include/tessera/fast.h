@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tessera/array.h"
 
@@ -27,6 +28,21 @@ array rope(const array& x, int dims, bool traditional, std::optional<float> base
 array scaled_dot_product_attention(const array& q, const array& k, const array& v, float scale,
                                    const std::string& mask_mode = "", const std::optional<array>& mask = {},
                                    std::optional<float> logit_softcap = {}, StreamOrDevice s = {});
+
+// Affine quantization of the last axis for a quantized KV cache, in groups of any size that
+// divides it: {codes uint8 [..., D * bits / 8] (at 4 bits element 2k in the low nibble of byte
+// k), scales, biases float32 [..., D / group_size]} with x ~ scale * q + bias, scale = (max -
+// min) / (2^bits - 1) and bias = min per group. bits is 4 or 8.
+std::vector<array> quantize_kv(const array& x, int bits, int group_size, StreamOrDevice s = {});
+
+// Attention of q [B, Hq, Tq, D] over keys and values held as quantize_kv's {codes, scales,
+// biases} [B, Hkv, cap, ...], of which the first `length` rows are read (a cache grown ahead);
+// mask_mode "" or "causal"; mask boolean [Tq, length] (false hides a key). Output in q's dtype.
+// The cache is read in place, without a dequantized copy while decoding. Not differentiable.
+array quantized_kv_attention(const array& q, const std::vector<array>& keys, const std::vector<array>& values,
+                             int length, int bits, int group_size, float scale, const std::string& mask_mode = "",
+                             const std::optional<array>& mask = {}, std::optional<float> logit_softcap = {},
+                             StreamOrDevice s = {});
 
 // logsumexp(logits, -1) - take_along_axis(logits, targets[..., None], -1): the per-position
 // cross-entropy, float32 [...], from logits [..., V] of any float dtype and integer targets [...].

@@ -157,6 +157,94 @@ array scaled_dot_product_attention(const array& q, const array& k, const array& 
                inputs);
 }
 
+std::vector<array> quantize_kv(const array& x, int bits, int group_size, StreamOrDevice s) {
+  const char* op = "quantize_kv";
+  if (bits != 4 && bits != 8) {
+    throw std::invalid_argument(std::string("[") + op + "] bits must be 4 or 8, got " + std::to_string(bits) + ".");
+  }
+  check_float(x, op, "Input");
+  if (x.ndim() == 0 || group_size < 1 || x.shape(-1) % group_size != 0 || (bits == 4 && x.shape(-1) % 2 != 0)) {
+    throw std::invalid_argument(std::string("[") + op + "] The last axis of shape " + shape_to_string(x.shape()) +
+                                " must split into groups of " + std::to_string(group_size) +
+                                (bits == 4 ? " and be even" : "") + ".");
+  }
+  Shape codes = x.shape(), params = x.shape();
+  codes.back() = x.shape(-1) * bits / 8;
+  params.back() = x.shape(-1) / group_size;
+  return array::make_arrays({codes, params, params}, {uint8, float32, float32},
+                            std::make_shared<QuantizeKV>(to_device(s, op), bits, group_size), {astype(x, float32, s)});
+}
+
+namespace {
+
+// Checks one of quantized_kv_attention's {codes, scales, biases} against q and returns them.
+std::vector<array> checked_store(const std::vector<array>& store, const array& q, int length, int bits,
+                                 int group_size, const char* what) {
+  const char* op = "quantized_kv_attention";
+  const int64_t D = q.shape(3);
+  if (store.size() != 3 || store[0].ndim() != 4) {
+    throw std::invalid_argument(std::string("[") + op + "] The " + what +
+                                " must be {codes, scales, biases}, each [B, Hkv, cap, ...].");
+  }
+  const Shape codes{q.shape(0), store[0].shape(1), store[0].shape(2), D * bits / 8};
+  const Shape params{codes[0], codes[1], codes[2], D / group_size};
+  if (store[0].shape() != codes || store[1].shape() != params || store[2].shape() != params ||
+      store[0].dtype() != uint8 || store[1].dtype() != float32 || store[2].dtype() != float32) {
+    throw std::invalid_argument(std::string("[") + op + "] The " + what + " must be uint8 codes " +
+                                shape_to_string(codes) + " and float32 scales and biases " + shape_to_string(params) +
+                                ", got " + shape_to_string(store[0].shape()) + ", " + shape_to_string(store[1].shape()) +
+                                " and " + shape_to_string(store[2].shape()) + ".");
+  }
+  if (length < 0 || length > codes[2]) {
+    throw std::invalid_argument(std::string("[") + op + "] length " + std::to_string(length) + " is outside the " +
+                                std::to_string(codes[2]) + " rows the " + what + " hold.");
+  }
+  return store;
+}
+
+}  // namespace
+
+array quantized_kv_attention(const array& q, const std::vector<array>& keys, const std::vector<array>& values,
+                             int length, int bits, int group_size, float scale, const std::string& mask_mode,
+                             const std::optional<array>& mask, std::optional<float> logit_softcap, StreamOrDevice s) {
+  const char* op = "quantized_kv_attention";
+  check_float(q, op, "q");
+  if (q.ndim() != 4 || (bits != 4 && bits != 8) || group_size < 1 || q.shape(3) % group_size != 0) {
+    throw std::invalid_argument(std::string("[") + op + "] q must be [B, Hq, Tq, D] with D a multiple of the group size " +
+                                std::to_string(group_size) + ", and bits 4 or 8; got shape " +
+                                shape_to_string(q.shape()) + " and bits " + std::to_string(bits) + ".");
+  }
+  std::vector<array> inputs{astype(q, float32, s)};
+  for (const auto* store : {&keys, &values}) {
+    for (const array& a : checked_store(*store, q, length, bits, group_size, store == &keys ? "keys" : "values")) {
+      inputs.push_back(a);
+    }
+  }
+  const int64_t Hkv = keys[0].shape(1);
+  if (values[0].shape(1) != Hkv || values[0].shape(2) != keys[0].shape(2) || Hkv == 0 || q.shape(1) % Hkv != 0) {
+    throw std::invalid_argument(std::string("[") + op + "] The keys and values must hold the same heads and rows, and " +
+                                "the query heads (" + std::to_string(q.shape(1)) + ") must be a multiple of theirs.");
+  }
+  if (mask_mode != "" && mask_mode != "causal") {
+    throw std::invalid_argument(std::string("[") + op + "] Unknown mask mode '" + mask_mode + "'.");
+  }
+  if (logit_softcap && !(*logit_softcap > 0.0f)) {
+    throw std::invalid_argument(std::string("[") + op + "] logit_softcap must be positive.");
+  }
+  if (mask) {
+    if (mask->shape() != Shape{q.shape(2), length}) {
+      throw std::invalid_argument(std::string("[") + op + "] The mask must be [Tq, length] = " +
+                                  shape_to_string(Shape{q.shape(2), length}) + ", got " + shape_to_string(mask->shape()) +
+                                  ".");
+    }
+    inputs.push_back(astype(*mask, bool_, s));
+  }
+  const QuantizedKVAttention::Params params{length, bits,          group_size,         scale, mask_mode == "causal",
+                                            logit_softcap, mask.has_value(), q.dtype() == bfloat16};
+  const array out(q.shape(), float32, std::make_shared<QuantizedKVAttention>(to_device(s, op), params), inputs);
+  return astype(out, q.dtype(), s);
+}
+
 array cross_entropy(const array& logits, const array& targets, StreamOrDevice s) {
   if (logits.ndim() == 0 || targets.ndim() + 1 != logits.ndim() ||
       !std::equal(targets.shape().begin(), targets.shape().end(), logits.shape().begin())) {

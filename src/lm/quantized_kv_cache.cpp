@@ -1,12 +1,9 @@
 #include "tessera/lm/quantized_kv_cache.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
-#include <memory>
 #include <stdexcept>
+#include <utility>
 
-#include "backend/cpu/attention_quantized.h"
 #include "tessera/fast.h"
 #include "tessera/ops.h"
 
@@ -24,11 +21,8 @@ int parse_meta(const std::map<std::string, std::string>& meta, const std::string
   }
 }
 
-// A store as the backend kernels read it.
-template <typename Store>
-cpu::QuantizedRows rows_of(const Store& s) {
-  return {s.codes.data(), s.scales.data(), s.biases.data(), s.cap};
-}
+// Rows [0, n) of a store's arrays [B, H, cap, ...].
+array rows_of(const array& a, int n) { return slice(a, {0, 0, 0, 0}, {a.shape(0), a.shape(1), n, a.shape(3)}); }
 
 }  // namespace
 
@@ -45,55 +39,24 @@ QuantizedKVCache::QuantizedKVCache(int bits, int group_size, int start)
   if (start < 0) throw std::invalid_argument("[QuantizedKVCache] The quantization start must be >= 0.");
 }
 
-// Room for `rows` rows per head, keeping each head's first `kept`; grows in steps of 256 rows so
-// that decoding appends in place.
-void QuantizedKVCache::reserve(Store& s, int rows, int kept) const {
-  if (rows <= s.cap) return;
-  const int cap = (rows + 255) / 256 * 256;
-  const size_t heads = static_cast<size_t>(B_) * H_;
-  Store grown;
-  grown.cap = cap;
-  grown.codes.resize(heads * cap * row_bytes());
-  grown.scales.resize(heads * cap * groups());
-  grown.biases.resize(heads * cap * groups());
-  for (size_t bh = 0; bh < heads && kept > 0; ++bh) {
-    std::copy_n(s.codes.begin() + bh * s.cap * row_bytes(), static_cast<size_t>(kept) * row_bytes(),
-                grown.codes.begin() + bh * cap * row_bytes());
-    std::copy_n(s.scales.begin() + bh * s.cap * groups(), static_cast<size_t>(kept) * groups(),
-                grown.scales.begin() + bh * cap * groups());
-    std::copy_n(s.biases.begin() + bh * s.cap * groups(), static_cast<size_t>(kept) * groups(),
-                grown.biases.begin() + bh * cap * groups());
-  }
-  s = std::move(grown);
-}
-
-void QuantizedKVCache::append(Store& s, const std::vector<float>& x, int T, int at) const {
-  reserve(s, at + T, at);
-  const int levels = (1 << bits_) - 1;
-  for (int bh = 0; bh < B_ * H_; ++bh) {
-    for (int t = 0; t < T; ++t) {
-      const float* row = x.data() + (static_cast<size_t>(bh) * T + t) * D_;
-      const size_t r = static_cast<size_t>(bh) * s.cap + at + t;
-      uint8_t* out = s.codes.data() + r * row_bytes();
-      std::fill_n(out, row_bytes(), 0);
-      for (int g = 0; g < groups(); ++g) {
-        const float* v = row + g * group_size_;
-        auto [lo, hi] = std::minmax_element(v, v + group_size_);
-        const float scale = (*hi - *lo) / levels;
-        s.scales[r * groups() + g] = scale;
-        s.biases[r * groups() + g] = *lo;
-        for (int i = 0; i < group_size_; ++i) {
-          int q = scale > 0 ? static_cast<int>(std::lround((v[i] - *lo) / scale)) : 0;
-          q = std::clamp(q, 0, levels);
-          const int d = g * group_size_ + i;
-          if (bits_ == 8) {
-            out[d] = static_cast<uint8_t>(q);
-          } else {
-            out[d / 2] |= static_cast<uint8_t>(q << ((d % 2) * 4));
-          }
-        }
-      }
+// Rows [at, at + T) of the store take x's codes; the store grows in steps of 256 rows (keeping
+// its first `at`) so that decoding writes in place.
+void QuantizedKVCache::write(Store& s, const array& x, int at) const {
+  const std::vector<array> codes = fast::quantize_kv(x, bits_, group_size_);
+  const int T = static_cast<int>(x.shape(2));
+  if (s.empty() || at + T > s[0].shape(2)) {
+    const int cap = (at + T + 255) / 256 * 256;
+    Store grown;
+    for (size_t i = 0; i < codes.size(); ++i) {
+      const array& c = codes[i];
+      const array blank = zeros({c.shape(0), c.shape(1), cap - at, c.shape(3)}, c.dtype());
+      grown.push_back(at > 0 ? concatenate({rows_of(s[i], at), blank}, 2) : blank);
     }
+    s = std::move(grown);
+  }
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const array& c = codes[i];
+    s[i] = slice_update(s[i], c, {0, 0, at, 0}, {c.shape(0), c.shape(1), at + T, c.shape(3)});
   }
 }
 
@@ -116,25 +79,31 @@ void QuantizedKVCache::store(const array& keys, const array& values) {
     float_cache_.update_and_fetch(keys, values);
     offset_ += T;
     if (offset_ <= start_) return;
-    // Past the start: everything cached so far moves into the quantized store.
+    // Past the start: everything cached so far moves into the quantized stores.
     auto state = float_cache_.state();
-    append(keys_, astype(state[0], float32).to_vector<float>(), offset_, 0);
-    append(values_, astype(state[1], float32).to_vector<float>(), offset_, 0);
+    write(keys_, state[0], 0);
+    write(values_, state[1], 0);
     float_cache_ = StandardKVCache();
     quantized_ = true;
     return;
   }
-  append(keys_, astype(keys, float32).to_vector<float>(), T, offset_);
-  append(values_, astype(values, float32).to_vector<float>(), T, offset_);
+  write(keys_, keys, offset_);
+  write(values_, values, offset_);
   offset_ += T;
 }
 
+// The filled rows as float32 [B, H, offset, D], op by op.
 array QuantizedKVCache::dequantized(const Store& s) const {
-  std::vector<float> out(static_cast<size_t>(B_) * H_ * offset_ * D_);
-  for (int bh = 0; bh < B_ * H_; ++bh) {
-    cpu::dequantize_head(rows_of(s), bh, offset_, D_, bits_, group_size_, out.data() + static_cast<size_t>(bh) * offset_ * D_);
+  array codes = astype(rows_of(s[0], offset_), int32);
+  if (bits_ == 4) {
+    // Element 2k is the low nibble of byte k.
+    const array sixteen(16, int32);
+    codes = reshape(stack({remainder(codes, sixteen), floor_divide(codes, sixteen)}, -1), {B_, H_, offset_, D_});
   }
-  return array(out.data(), {B_, H_, offset_, D_}, float32);
+  const Shape grouped{B_, H_, offset_, groups(), group_size_};
+  const array q = reshape(astype(codes, float32), grouped);
+  const array w = add(multiply(q, expand_dims(rows_of(s[1], offset_), -1)), expand_dims(rows_of(s[2], offset_), -1));
+  return reshape(w, {B_, H_, offset_, D_});
 }
 
 std::pair<array, array> QuantizedKVCache::update_and_fetch(const array& keys, const array& values) {
@@ -157,28 +126,11 @@ array QuantizedKVCache::attention(const array& q, const array& keys, const array
   if (q.shape(0) != B_ || Hq % H_ != 0 || q.shape(3) != D_) {
     throw std::invalid_argument("[QuantizedKVCache] Queries do not match the cached keys.");
   }
-  const int S = offset_;
-  std::unique_ptr<bool[]> explicit_mask;
-  if (mask.mask) {
-    const array& m = *mask.mask;
-    if (m.ndim() != 2 || m.shape(0) != T || m.shape(1) != S) {
-      throw std::invalid_argument("[QuantizedKVCache] An explicit mask must be [T, T_total].");
-    }
-    const std::vector<int32_t> visible = astype(m, int32).to_vector<int32_t>();
-    explicit_mask = std::make_unique<bool[]>(visible.size());
-    for (size_t i = 0; i < visible.size(); ++i) explicit_mask[i] = visible[i] != 0;
+  if (mask.mask && (mask.mask->ndim() != 2 || mask.mask->shape(0) != T || mask.mask->shape(1) != offset_)) {
+    throw std::invalid_argument("[QuantizedKVCache] An explicit mask must be [T, T_total].");
   }
-  cpu::QuantizedAttentionParams p;
-  p.B = B_, p.Hq = Hq, p.Hkv = H_, p.Tq = T, p.Tk = S, p.D = D_;
-  p.bits = bits_, p.group_size = group_size_, p.scale = scale;
-  p.causal = mask.mode == "causal";
-  p.softcap = softcap;
-  p.mask = explicit_mask.get();
-  p.q_bfloat16 = q.dtype() == bfloat16;
-  const std::vector<float> qv = astype(q, float32).to_vector<float>();
-  std::vector<float> out(qv.size());
-  cpu::quantized_attention(p, qv.data(), rows_of(keys_), rows_of(values_), out.data());
-  return astype(array(out.data(), q.shape(), float32), q.dtype());
+  return fast::quantized_kv_attention(q, keys_, values_, offset_, bits_, group_size_, scale,
+                                      mask.mode == "causal" ? "causal" : "", mask.mask, softcap);
 }
 
 int QuantizedKVCache::trim(int n) {
@@ -188,36 +140,12 @@ int QuantizedKVCache::trim(int n) {
   return n;
 }
 
-array QuantizedKVCache::store_array(const Store& s, int part) const {
-  const int width = part == 0 ? row_bytes() : groups();
-  std::vector<float> f;
-  std::vector<uint8_t> u;
-  for (int bh = 0; bh < B_ * H_; ++bh) {
-    const size_t from = static_cast<size_t>(bh) * s.cap * width, to = from + static_cast<size_t>(offset_) * width;
-    if (part == 0) {
-      u.insert(u.end(), s.codes.begin() + from, s.codes.begin() + to);
-    } else {
-      const auto& src = part == 1 ? s.scales : s.biases;
-      f.insert(f.end(), src.begin() + from, src.begin() + to);
-    }
-  }
-  Shape shape{B_, H_, offset_, width};
-  return part == 0 ? array(u.data(), shape, uint8) : array(f.data(), shape, float32);
-}
-
 std::vector<array> QuantizedKVCache::state() const {
   if (!quantized_) return float_cache_.state();
-  return {store_array(keys_, 0), store_array(keys_, 1), store_array(keys_, 2),
-          store_array(values_, 0), store_array(values_, 1), store_array(values_, 2)};
-}
-
-void QuantizedKVCache::load_store(Store& s, const array& codes, const array& scales, const array& biases) {
-  // The state is [B, H, T, ...] head after head: the layout of a store with cap = T.
-  s = Store();
-  s.cap = offset_;
-  s.codes = astype(codes, uint8).to_vector<uint8_t>();
-  s.scales = astype(scales, float32).to_vector<float>();
-  s.biases = astype(biases, float32).to_vector<float>();
+  std::vector<array> out;
+  for (const Store* s : {&keys_, &values_})
+    for (const array& a : *s) out.push_back(rows_of(a, offset_));
+  return out;
 }
 
 void QuantizedKVCache::set_state(const std::vector<array>& state) {
@@ -243,8 +171,9 @@ void QuantizedKVCache::set_state(const std::vector<array>& state) {
       throw std::invalid_argument("[QuantizedKVCache] State array " + std::to_string(i) + " has the wrong shape.");
     }
   }
-  load_store(keys_, state[0], state[1], state[2]);
-  load_store(values_, state[3], state[4], state[5]);
+  // The state is a store with room for no more rows: the next token grows it.
+  keys_ = {astype(state[0], uint8), astype(state[1], float32), astype(state[2], float32)};
+  values_ = {astype(state[3], uint8), astype(state[4], float32), astype(state[5], float32)};
   quantized_ = true;
   float_cache_ = StandardKVCache();
 }

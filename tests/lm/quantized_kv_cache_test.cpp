@@ -140,6 +140,22 @@ TEST(QuantizedKVCache, BfloatQueriesOverFourBitCodes) {
   }
 }
 
+TEST(QuantizedKVCache, StoringAndAttendingOnlyBuildTheGraph) {
+  // Nothing is evaluated until the output is: the stores are written in place when it is.
+  QuantizedKVCache cache(4, 32, /*start=*/3);
+  for (int64_t T : {2, 4, 1}) {  // float, then past the start, then quantized
+    const tx::array k = tx::random::normal({1, 2, T, 64}), v = tx::random::normal({1, 2, T, 64});
+    const tx::array q = tx::random::normal({1, 4, T, 64});
+    const tx::array out = cache.attention(q, k, v, 0.125f, {"causal", std::nullopt});
+    EXPECT_FALSE(k.is_evaluated()) << "T " << T;
+    EXPECT_FALSE(out.is_evaluated()) << "T " << T;
+    out.eval();
+    EXPECT_TRUE(k.is_evaluated());
+  }
+  EXPECT_TRUE(cache.quantized());
+  EXPECT_EQ(cache.offset(), 7);
+}
+
 TEST(QuantizedKVCache, FirstCallOfOneTokenReadsTheCodes) {
   // A cache whose first tokens come one at a time (as after loading a prompt cache): the value
   // blocks of the codes path need no earlier dequantization on the thread.

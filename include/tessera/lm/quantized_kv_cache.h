@@ -1,9 +1,11 @@
 // A KV cache that stores keys and values with affine group quantization (w ≈ scale·q + bias per
 // group of group_size consecutive features of a head, q an unsigned bits-bit integer), as
-// mlx-lm's QuantizedKVCache, and attends over them without dequantizing the cache: each query
-// group is dotted with the integer codes and scaled afterwards. Group sizes are any divisor of the
-// head dimension (small heads, e.g. 8 or 16 features, need groups below MLX's 32), so the codes
-// are packed here rather than with tessera::quantize, which only takes groups of 32/64/128.
+// mlx-lm's QuantizedKVCache, and attends over them without dequantizing the cache while decoding
+// (fast::quantized_kv_attention). Group sizes are any divisor of the head dimension (small heads,
+// e.g. 8 or 16 features, need groups below MLX's 32), so the codes are fast::quantize_kv's rather
+// than tessera::quantize's, which only takes groups of 32/64/128. Everything is lazy: storing and
+// attending add nodes to the graph, the stores are written in place (slice_update) and grow by
+// 256 rows.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,7 @@ class QuantizedKVCache : public KVCache {
   QuantizedKVCache(int bits, int group_size, int start = 0);
 
   // Stores keys/values and returns them dequantized (for callers that need plain arrays);
-  // attention() is the path that reads the codes directly.
+  // attention() is the path that reads the codes in place.
   std::pair<array, array> update_and_fetch(const array& keys, const array& values) override;
   // Stores keys/values [B, Hkv, T, D] and returns softmax(scale·q·Kᵀ + mask)·V for q [B, Hq, T, D]
   // (Hq a multiple of Hkv), in q's dtype.
@@ -50,19 +52,12 @@ class QuantizedKVCache : public KVCache {
   size_t nbytes() const;
 
  private:
-  struct Store {  // head after head (b·H + h), `cap` rows each, of which the first offset_ are filled
-    std::vector<uint8_t> codes;
-    std::vector<float> scales;
-    std::vector<float> biases;
-    int cap = 0;
-  };
+  // Codes, scales and biases [B, H, cap, ...]; rows past offset_ are room to grow.
+  using Store = std::vector<array>;
   void store(const array& keys, const array& values);
-  // Quantizes x [B, H, T, D] into rows [at, at + T) of every head, growing the store as needed.
-  void append(Store& store, const std::vector<float>& x, int T, int at) const;
-  void reserve(Store& store, int rows, int kept) const;
+  // Quantizes x [B, H, T, D] into rows [at, at + T), growing the store as needed.
+  void write(Store& store, const array& x, int at) const;
   array dequantized(const Store& store) const;
-  array store_array(const Store& store, int part) const;
-  void load_store(Store& store, const array& codes, const array& scales, const array& biases);
   int row_bytes() const { return D_ * bits_ / 8; }
   int groups() const { return D_ / group_size_; }
 

@@ -17,6 +17,7 @@
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/simd_rows.h"
 #include "backend/cpu/sum_lanes.h"
+#include "backend/cpu/thread_pool.h"
 #include "tessera/dtype.h"
 
 namespace tessera::cpu {
@@ -315,6 +316,31 @@ struct Kernel {
 };
 
 }  // namespace
+
+void quantize_rows(const float* x, int64_t rows, int64_t D, int bits, int group_size, uint8_t* codes, float* scales,
+                   float* biases) {
+  const int levels = (1 << bits) - 1;
+  const int64_t row_bytes = D * bits / 8, groups = D / group_size;
+  parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      uint8_t* out = codes + r * row_bytes;
+      std::fill_n(out, row_bytes, 0);
+      for (int64_t g = 0; g < groups; ++g) {
+        const float* v = x + r * D + g * group_size;
+        const auto [lo, hi] = std::minmax_element(v, v + group_size);
+        const float scale = (*hi - *lo) / static_cast<float>(levels);
+        scales[r * groups + g] = scale;
+        biases[r * groups + g] = *lo;
+        for (int64_t i = 0; i < group_size; ++i) {
+          const int q = scale > 0 ? std::clamp(static_cast<int>(std::lround((v[i] - *lo) / scale)), 0, levels) : 0;
+          const int64_t d = g * group_size + i;
+          if (bits == 8) out[d] = static_cast<uint8_t>(q);
+          else out[d / 2] |= static_cast<uint8_t>(q << ((d % 2) * 4));
+        }
+      }
+    }
+  });
+}
 
 void dequantize_head(const QuantizedRows& rows, int64_t index, int64_t n, int64_t D, int bits, int group_size,
                      float* out) {

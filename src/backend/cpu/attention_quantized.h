@@ -27,7 +27,12 @@ struct QuantizedAttentionParams {
   bool q_bfloat16 = false;        // q holds bfloat16 values (it came from a bfloat16 model)
 };
 
-// Rows [0, n) of head `index` of `rows` as float32 [n, D] (the cache's update_and_fetch).
+// Quantizes `rows` rows of D floats into the format above: per group of group_size elements
+// scale = (max - min) / (2^bits - 1), bias = min and q = round((x - bias) / scale).
+void quantize_rows(const float* x, int64_t rows, int64_t D, int bits, int group_size, uint8_t* codes, float* scales,
+                   float* biases);
+
+// Rows [0, n) of head `index` of `rows` as float32 [n, D].
 void dequantize_head(const QuantizedRows& rows, int64_t index, int64_t n, int64_t D, int bits, int group_size,
                      float* out);
 

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 
 #include "backend/cpu/attention.h"
+#include "backend/cpu/attention_quantized.h"
 #include "backend/cpu/cross_entropy.h"
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/layer_norm.h"
@@ -308,6 +310,45 @@ std::vector<array> CrossEntropyGrad::vjp(const std::vector<array>& primals, cons
     }
   }
   return grads;
+}
+
+bool QuantizeKV::is_equivalent(const Primitive& other) const {
+  const auto* o = dynamic_cast<const QuantizeKV*>(&other);
+  return o && o->bits_ == bits_ && o->group_size_ == group_size_;
+}
+
+void QuantizeKV::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  const array& x = inputs[0];
+  for (auto& o : outputs) o.set_data(allocator::malloc(o.nbytes()));
+  if (x.size() == 0) return;
+  RowContiguous xs(x);
+  const int64_t D = x.shape(-1);
+  cpu::quantize_rows(static_cast<const float*>(xs.data()), static_cast<int64_t>(x.size()) / D, D, bits_, group_size_,
+                     outputs[0].data<uint8_t>(), outputs[1].data<float>(), outputs[2].data<float>());
+}
+
+void QuantizedKVAttention::eval_cpu(const std::vector<array>& inputs, array& out) {
+  allocate(out);
+  if (out.size() == 0) return;
+  const array& q = inputs[0];
+  std::vector<std::unique_ptr<RowContiguous>> keep;
+  auto data = [&keep](const array& a) {
+    keep.push_back(std::make_unique<RowContiguous>(a));
+    return keep.back()->data();
+  };
+  auto rows = [&](int first) {
+    const array& codes = inputs[first];
+    return cpu::QuantizedRows{static_cast<const uint8_t*>(data(codes)), static_cast<const float*>(data(inputs[first + 1])),
+                              static_cast<const float*>(data(inputs[first + 2])), codes.shape(2)};
+  };
+  cpu::QuantizedAttentionParams p;
+  p.B = q.shape(0), p.Hq = q.shape(1), p.Tq = q.shape(2), p.D = q.shape(3);
+  p.Hkv = inputs[1].shape(1), p.Tk = p_.length;
+  p.bits = p_.bits, p.group_size = p_.group_size, p.scale = p_.scale;
+  p.causal = p_.causal, p.softcap = p_.softcap, p.q_bfloat16 = p_.q_bfloat16;
+  if (p_.has_mask) p.mask = static_cast<const bool*>(data(inputs[7]));
+  const cpu::QuantizedRows keys = rows(1), values = rows(4);
+  cpu::quantized_attention(p, static_cast<const float*>(data(q)), keys, values, out.data<float>());
 }
 
 }  // namespace tessera::fast

@@ -8,6 +8,41 @@
 
 namespace tessera::fast {
 
+// x (float32) [..., D] -> codes, scales and biases of the quantized KV cache's format
+// (backend/cpu/attention_quantized.h).
+class QuantizeKV : public Primitive {
+ public:
+  QuantizeKV(Device d, int bits, int group_size) : Primitive(d), bits_(bits), group_size_(group_size) {}
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  const char* name() const override { return "quantize_kv"; }
+  bool is_equivalent(const Primitive& other) const override;
+
+ private:
+  int bits_;
+  int group_size_;
+};
+
+// Inputs q (float32 [B, Hq, Tq, D]), the key codes, scales and biases, the value codes, scales
+// and biases ([B, Hkv, cap, ...], of which the first `length` rows count) [, mask bool
+// [Tq, length]]. Output float32. Not differentiable: it reads a cache.
+class QuantizedKVAttention : public UnaryPrimitive {
+ public:
+  struct Params {
+    int length, bits, group_size;
+    float scale;
+    bool causal;
+    std::optional<float> softcap;
+    bool has_mask;
+    bool q_bfloat16;  // q holds bfloat16 values
+  };
+  QuantizedKVAttention(Device d, const Params& p) : UnaryPrimitive(d), p_(p) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  const char* name() const override { return "quantized_kv_attention"; }
+
+ private:
+  Params p_;
+};
+
 // Inputs x [, weight].
 class RMSNorm : public UnaryPrimitive {
  public:
