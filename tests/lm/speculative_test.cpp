@@ -8,7 +8,12 @@
 
 #include "tessera/lm/convert.h"
 #include "tessera/lm/generate.h"
+#include "tessera/lm/prompt_cache.h"
+#include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/lm/speculative.h"
+#include "tessera/nn/module.h"
+#include "tessera/ops.h"
+#include "tessera/random.h"
 
 namespace tx = tessera;
 namespace fs = std::filesystem;
@@ -49,22 +54,47 @@ const tx::lm::LoadedModel& quantized_demo() {
 
 std::vector<int> prompt() { return demo().tokenizer->encode("Once upon a time, there was a little dog", true); }
 
-std::vector<int> plain(int n) {
+// A bfloat16 Llama of a real head size (64, four query heads per key/value head), so that it
+// takes the bfloat16 attention and product kernels, with the demo model's tokenizer. Its random
+// weights make the logits nearly flat: any difference between a verification pass and decoding
+// one token at a time shows in the tokens.
+const tx::lm::LoadedModel& bfloat_model() {
+  static tx::lm::LoadedModel loaded = [] {
+    const nlohmann::json config = {
+        {"model_type", "llama"},       {"hidden_size", 512},       {"intermediate_size", 1024},
+        {"num_attention_heads", 8},    {"num_key_value_heads", 2}, {"num_hidden_layers", 2},
+        {"vocab_size", 512},           {"rms_norm_eps", 1e-5},     {"rope_theta", 10000.0},
+        {"tie_word_embeddings", false}, {"max_position_embeddings", 256}};
+    tx::lm::LoadedModel m = demo();
+    m.model = tx::lm::make_model(config);
+    tx::random::seed(7);
+    tx::nn::ParameterMap weights;
+    for (auto& [name, p] : m.model->parameters())
+      weights.emplace(name, tx::astype(tx::random::normal(p.shape(), tx::float32, 0.0f, 0.02f), tx::bfloat16));
+    m.model->update(weights);
+    for (auto& [name, p] : m.model->parameters()) p.eval();
+    return m;
+  }();
+  return loaded;
+}
+
+std::vector<int> plain(int n, const tx::lm::LoadedModel& main = demo()) {
   GenerateOptions options;
   options.max_tokens = n;
   std::vector<int> out;
-  tx::lm::stream_generate(demo(), prompt(), options, [&](const GenerationResponse& r) {
+  tx::lm::stream_generate(main, prompt(), options, [&](const GenerationResponse& r) {
     out.push_back(r.token);
     return true;
   });
   return out;
 }
 
-std::vector<GenerationResponse> speculative(const tx::lm::LoadedModel& draft, int n, int k) {
+std::vector<GenerationResponse> speculative(const tx::lm::LoadedModel& draft, int n, int k,
+                                            const tx::lm::LoadedModel& main = demo()) {
   GenerateOptions options;
   options.max_tokens = n;
   std::vector<GenerationResponse> out;
-  tx::lm::speculative_stream_generate(demo(), draft, prompt(), options, k, [&](const GenerationResponse& r) {
+  tx::lm::speculative_stream_generate(main, draft, prompt(), options, k, [&](const GenerationResponse& r) {
     out.push_back(r);
     return true;
   });
@@ -104,6 +134,39 @@ TEST(Speculative, QuantizedDraftGivesTheMainModelsGreedyOutput) {
     EXPECT_GT(drafted(rs), n / 4) << "k = " << k;
     // ... and some proposals are rejected, so the caches were rewound.
     EXPECT_LT(drafted(rs), n / (k + 1) * k) << "k = " << k;
+  }
+}
+
+TEST(Speculative, BfloatModelAsItsOwnDraftGivesItsGreedyOutput) {
+  const int n = 60;
+  const std::vector<int> expected = plain(n, bfloat_model());
+  for (int k : {1, 3, 4, 5}) {
+    auto rs = speculative(bfloat_model(), n, k, bfloat_model());
+    EXPECT_EQ(tokens(rs), expected) << "k = " << k;
+    EXPECT_EQ(drafted(rs), n / (k + 1) * k) << "k = " << k;
+  }
+}
+
+TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
+  // What makes the output exact: the logits of a pass over several new tokens equal, bit for bit,
+  // those of decoding the same tokens one at a time, with float and quantized caches.
+  tx::lm::Model& model = *bfloat_model().model;
+  const std::vector<int> ids = prompt();
+  const int n = static_cast<int>(ids.size()), tail = 5;
+  for (int kv_bits : {0, 4, 8}) {
+    tx::lm::Cache cache = kv_bits ? tx::lm::make_quantized_cache(model, kv_bits, 64) : model.make_cache();
+    auto run = [&](int from, int count) {
+      const tx::array logits = model(tx::array(ids.data() + from, {1, count}, tx::int32), &cache);
+      return tx::astype(logits, tx::float32).to_vector<float>();
+    };
+    run(0, n - tail);
+    std::vector<float> one_by_one;
+    for (int i = n - tail; i < n; ++i) {
+      const std::vector<float> row = run(i, 1);
+      one_by_one.insert(one_by_one.end(), row.begin(), row.end());
+    }
+    ASSERT_EQ(tx::lm::trim_prompt_cache(cache, tail), tail);
+    EXPECT_EQ(run(n - tail, tail), one_by_one) << "kv bits " << kv_bits;
   }
 }
 

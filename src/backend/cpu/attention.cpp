@@ -15,10 +15,9 @@ namespace tessera::cpu {
 namespace {
 
 constexpr int64_t kQueryBlock = 8;
-// From this many queries on (prefill, training) scores and outputs are GEMMs over blocks of
-// kGemmBlock queries, one block per task; below it (decoding) each query row is its own
+// From kPrefillQueries queries on (prefill, training) scores and outputs are GEMMs over blocks
+// of kGemmBlock queries, one block per task; below it (decoding) each query row is its own
 // dot-product loop.
-constexpr int64_t kGemmMinQueries = 16;
 constexpr int64_t kGemmBlock = 64;
 
 void dot_rows(const float* q, const float* rows, int64_t ld, int64_t n, int64_t d, float* out) {
@@ -175,7 +174,7 @@ void attention(const AttentionParams& p, const AttentionOperand& q, const Attent
   dispatch_float(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (attention_bf16(p, q, k, v, mask, out)) return;
-    if (p.Tq >= kGemmMinQueries) attention_gemm<T>(p, q, k, v, mask, static_cast<T*>(out));
+    if (p.Tq >= kPrefillQueries) attention_gemm<T>(p, q, k, v, mask, static_cast<T*>(out));
     else attention_typed<T>(p, q, k, v, mask, static_cast<T*>(out));
   });
 }

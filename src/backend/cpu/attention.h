@@ -16,6 +16,12 @@ struct AttentionOperand {
   std::array<int64_t, 4> strides{};
 };
 
+// Query positions from which attention takes its prefill kernels (GEMMs, transposed keys,
+// bfloat16 value products). Below them (decoding, speculative verification of up to 15 drafts)
+// every query row gets the arithmetic it gets as a single query, over exactly the keys it sees,
+// so a pass over several new tokens gives each the bits of decoding it alone.
+constexpr int64_t kPrefillQueries = 16;
+
 struct AttentionParams {
   Dtype dtype = float32;  // of q, k, v and out
   int64_t B = 0, Hq = 0, Hkv = 0, Tq = 0, Tk = 0, D = 0, Dv = 0;

@@ -281,9 +281,10 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
   const float* prob[kMaxRows];
   float* sums[kMaxRows];
   int64_t head[kMaxRows], position[kMaxRows];
-  // Blocks of many rows weigh the values in bfloat16, each row's pairs made while its
-  // probabilities are in L1 (the block's scores, up to kScoreBytes, are not).
-  const bool bf16_values = R >= kMaxQueries;
+  // Prefill takes the many-row kernels: keys transposed per block and the values weighed in
+  // bfloat16, each row's pairs made while its probabilities are in L1 (the block's scores, up to
+  // kScoreBytes, are not). Fewer query positions keep each row's single-query arithmetic.
+  const bool prefill = p.Tq >= kPrefillQueries, bf16_values = prefill;
   const int64_t pair_stride = n_keys + 2;  // even, with room for the pad
   const uint16_t* pair_rows[kMaxRows];
   scores.resize(R * n_keys);
@@ -296,10 +297,12 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
     prob[r] = scores.data() + r * n_keys;
     sums[r] = acc.data() + r * p.Dv;
   }
-  if (R >= kMaxQueries) {
+  if (prefill) {
     dot_keys_many<C>(q, R, keys, pr.k.strides[2], n_keys, scores.data(), n_keys);
   } else {
-    dot_keys<C>(q, R, keys, pr.k.strides[2], n_keys, scores.data(), n_keys);
+    for (int64_t r0 = 0; r0 < R; r0 += kMaxQueries)
+      dot_keys<C>(q + r0, std::min(kMaxQueries, R - r0), keys, pr.k.strides[2], n_keys, scores.data() + r0 * n_keys,
+                  n_keys);
   }
   float norm[kMaxRows];
   for (int64_t r = 0; r < R; ++r) {

@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/attention_rows.h"
 #include "backend/cpu/kernel_util.h"
 #include "backend/cpu/simd_rows.h"
@@ -213,7 +214,7 @@ struct Kernel {
     block.resize(2 * kKeyBlock * D);
     float* keys_t = block.data() + kKeyBlock * D;
     // Many rows share a block: transposing it once spares each row the horizontal sums.
-    const int64_t by_four = simd && R >= kKeyBlock ? R / 4 * 4 : 0;
+    const int64_t by_four = simd && p.Tq >= kPrefillQueries ? R / 4 * 4 : 0;
     for (int64_t j = 0; j < S; j += kKeyBlock) {
       const int64_t n = std::min(kKeyBlock, S - j);
       dequantize(kh, j, n, block.data());
@@ -281,8 +282,12 @@ struct Kernel {
       return ((b * p.Hq + h) * p.Tq + i) * D;
     };
     scores.resize(R * S);
-    if (codes_path && R < kKeyBlock) score_codes4(kh, r0, r1, query, scores.data());
-    else score_dequantized(kh, r0, r1, query, scores.data(), block);
+    if (codes_path && p.Tq < kPrefillQueries) {
+      for (int64_t c = r0; c < r1; c += kKeyBlock - 1)
+        score_codes4(kh, c, std::min(r1, c + kKeyBlock - 1), query, scores.data() + (c - r0) * S);
+    } else {
+      score_dequantized(kh, r0, r1, query, scores.data(), block);
+    }
     float norm[kRowBlock];
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r % p.Tq;

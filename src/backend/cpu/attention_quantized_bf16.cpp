@@ -19,8 +19,6 @@ namespace tessera::cpu {
 
 namespace {
 
-// Query rows per key/value head from which the copy pays (attention_bf16's many-row kernels).
-constexpr int64_t kMinRows = 16;
 // The most bytes of bfloat16 keys and values held at once: a group of heads.
 constexpr int64_t kCopyBytes = 32 << 20;
 
@@ -43,7 +41,7 @@ void dequantize_heads(const QuantizedRows& rows, int64_t h0, int64_t n, const Qu
 bool quantized_attention_bf16(const QuantizedAttentionParams& p, const float* q, const QuantizedRows& k,
                               const QuantizedRows& v, float* out) {
   const int64_t group = p.Hq / p.Hkv, D = p.D;
-  if (!p.q_bfloat16 || group * p.Tq < kMinRows || p.Tk == 0 || (D != 64 && D != 128 && D != 256) ||
+  if (!p.q_bfloat16 || p.Tq < kPrefillQueries || p.Tk == 0 || (D != 64 && D != 128 && D != 256) ||
       !cpu_has_avx512_bf16()) {
     return false;
   }

@@ -27,13 +27,14 @@ void add_mask_row(Dtype dtype, const void* base, int64_t offset, int64_t stride,
 }
 
 float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
-  for (int64_t j = limit; j < n_keys; ++j) row[j] = -std::numeric_limits<float>::infinity();
   const float m = limit > 0 ? simd::max(row, limit) : -std::numeric_limits<float>::infinity();
   if (m == -std::numeric_limits<float>::infinity()) {
     std::fill(row, row + n_keys, 0.0f);
     return 0.0f;
   }
-  return simd::exp_shifted(row, m, row, n_keys);
+  // The sum runs over exactly the keys the row sees, as it does when they are all the keys.
+  std::fill(row + limit, row + n_keys, 0.0f);
+  return simd::exp_shifted(row, m, row, limit);
 }
 
 }  // namespace tessera::cpu

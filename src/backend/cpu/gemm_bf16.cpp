@@ -305,8 +305,11 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   if (!cpu_has_avx512_bf16()) {
     return gemm_bf16_via_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
-  // A few rows against a Linear weight: stream the weight once instead of packing it.
-  if (M <= 4 && trans_b && !trans_a) return gemv_bf16_batched(M, N, K, A, lda, B, ldb, alpha, beta, C, ldc);
+  // A few rows against a Linear weight (decoding, a speculative verification pass): stream the
+  // weight once instead of packing it, each row getting exactly its product alone.
+  if (M <= kMaxExactVectors && trans_b && !trans_a) {
+    return gemv_bf16_batched(M, N, K, A, lda, B, ldb, alpha, beta, C, ldc);
+  }
   Gemm{{A, lda, trans_a}, {B, ldb, trans_b}, M, N, K, alpha, beta, C, ldc}.run();
 }
 

@@ -78,30 +78,60 @@ void dot_rows_bf16_portable(int64_t K, int mx, const uint16_t* const w[kRows], c
 // How far ahead of its reads a one-row dot product prefetches.
 constexpr int64_t kRowPrefetchBytes = 4096;
 
-// w · x for one bf16 row against one bf16 vector. The row is read alone as one sequential
-// stream, 4 KiB prefetched ahead (into the next rows when they follow): kRows rows read side by
-// side are streams a page or more apart, which lose ~8 % of the bandwidth at 80 GB/s
-// (512 MB matrix of 2048-element rows: 60.4 GB/s four rows at a time, 65.7 GB/s one at a time
-// with the prefetch, against a 78 GB/s probe; the same at 43 GB/s).
-// Four independent sums: with two, a 512 MB matrix at a ~75 GB/s probe read 1-4 % slower.
-TESSERA_TARGET_AVX512_BF16 float one_row_bf16(int64_t K, const uint16_t* w, const uint16_t* x) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+// out[m] = w · x[m] for one bf16 row against MX bf16 vectors. The row is read alone as one
+// sequential stream, 4 KiB prefetched ahead (into the next rows when they follow): kRows rows
+// read side by side are streams a page or more apart, which lose ~8 % of the bandwidth at
+// 80 GB/s (512 MB matrix of 2048-element rows: 60.4 GB/s four rows at a time, 65.7 GB/s one at
+// a time with the prefetch, against a 78 GB/s probe; the same at 43 GB/s).
+// Four independent sums per vector: with two, a 512 MB matrix at a ~75 GB/s probe read 1-4 %
+// slower. Each vector's sums take the same operations in the same order whatever MX, so a
+// vector of a few (a speculative verification pass) gets exactly the product it gets alone.
+template <int MX>
+TESSERA_TARGET_AVX512_BF16 void row_bf16(int64_t K, const uint16_t* w, const uint16_t* const* x, float* out) {
+  __m512 acc[MX][4];
+  for (auto& sums : acc)
+    for (auto& a : sums) a = _mm512_setzero_ps();
   const char* ahead = reinterpret_cast<const char*>(w) + kRowPrefetchBytes;
   int64_t k = 0;
   for (; k + 128 <= K; k += 128) {
+#pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       _mm_prefetch(ahead + 2 * k + 64 * i, _MM_HINT_T0);
-      acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)_mm512_loadu_si512(w + k + 32 * i),
-                                (__m512bh)_mm512_loadu_si512(x + k + 32 * i));
+      const auto wv = (__m512bh)_mm512_loadu_si512(w + k + 32 * i);
+#pragma GCC unroll 8
+      for (int m = 0; m < MX; ++m)
+        acc[m][i] = _mm512_dpbf16_ps(acc[m][i], wv, (__m512bh)_mm512_loadu_si512(x[m] + k + 32 * i));
     }
   }
-  __m512 acc0 = _mm512_add_ps(acc[0], acc[2]), acc1 = _mm512_add_ps(acc[1], acc[3]);
+  __m512 acc0[MX], acc1[MX];
+  for (int m = 0; m < MX; ++m) {
+    acc0[m] = _mm512_add_ps(acc[m][0], acc[m][2]);
+    acc1[m] = _mm512_add_ps(acc[m][1], acc[m][3]);
+  }
   for (; k < K; k += 32) {
     const __mmask32 mask = tail_mask32(K - k);
-    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_maskz_loadu_epi16(mask, w + k),
-                            (__m512bh)_mm512_maskz_loadu_epi16(mask, x + k));
+    const auto wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, w + k);
+    for (int m = 0; m < MX; ++m)
+      acc0[m] = _mm512_dpbf16_ps(acc0[m], wv, (__m512bh)_mm512_maskz_loadu_epi16(mask, x[m] + k));
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (int m = 0; m < MX; ++m) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[m], acc1[m]));
+}
+
+// Vectors row_bf16 takes at once: their 4 sums each stay in registers.
+constexpr int kRowVectors = 6;
+
+// out[m] = w · x[m] for m < M, kRowVectors at a time (the row stays in L1 between them).
+void row_bf16_all(int64_t K, int64_t M, const uint16_t* w, const uint16_t* const* x, float* out) {
+  for (int64_t m0 = 0; m0 < M; m0 += kRowVectors) {
+    switch (std::min<int64_t>(kRowVectors, M - m0)) {
+      case 1: row_bf16<1>(K, w, x + m0, out + m0); break;
+      case 2: row_bf16<2>(K, w, x + m0, out + m0); break;
+      case 3: row_bf16<3>(K, w, x + m0, out + m0); break;
+      case 4: row_bf16<4>(K, w, x + m0, out + m0); break;
+      case 5: row_bf16<5>(K, w, x + m0, out + m0); break;
+      default: row_bf16<6>(K, w, x + m0, out + m0); break;
+    }
+  }
 }
 
 void dot_rows_bf16(int64_t K, int mx, const uint16_t* const w[kRows], const uint16_t* const x[],
@@ -205,9 +235,19 @@ void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
                        int64_t ldw, float alpha, float beta, float* Y, int64_t ldy) {
   if (M <= 0 || N <= 0) return;
-  if (M == 1 && cpu_has_avx512_bf16()) {
-    return for_each_row(N, K, W, ldw, [&](const uint16_t* w) { return one_row_bf16(K, w, X); },
-                        [&](int64_t n, float v) { Y[n] = alpha * v + (beta == 0.0f ? 0.0f : beta * Y[n]); });
+  if (M <= kMaxExactVectors && cpu_has_avx512_bf16()) {
+    const uint16_t* xs[kMaxExactVectors];
+    for (int64_t m = 0; m < M; ++m) xs[m] = X + m * ldx;
+    return parallel_for(N, row_grain(K, 2), [&](int64_t begin, int64_t end) {
+      float out[kMaxExactVectors];
+      for (int64_t n = begin; n < end; ++n) {
+        row_bf16_all(K, M, W + n * ldw, xs, out);
+        for (int64_t m = 0; m < M; ++m) {
+          float& y = Y[m * ldy + n];
+          y = alpha * out[m] + (beta == 0.0f ? 0.0f : beta * y);
+        }
+      }
+    });
   }
   int64_t grain = std::max<int64_t>(kRows, row_grain(K, 2) / std::min<int64_t>(M, kMaxVectors) / kRows * kRows);
   parallel_for(N, grain, [&](int64_t begin, int64_t end) {

@@ -15,9 +15,14 @@ void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
 void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y);
 
+// Vectors from which gemv_bf16_batched no longer gives each vector exactly its product alone.
+constexpr int64_t kMaxExactVectors = 15;
+
 // A few vectors at once, reading W once: Y[m, n] = alpha * sum_k X[m, k] W[n, k] + beta * Y[m, n]
-// for m < M (X [M, K] and Y [M, N] row-major). Meant for small M (decoding a few sequences);
-// gemm_bf16 uses it for M <= 4. When beta == 0, Y is not read.
+// for m < M (X [M, K] and Y [M, N] row-major). Meant for small M (decoding a few sequences, a
+// speculative verification pass); gemm_bf16 uses it for M <= kMaxExactVectors. With AVX-512 BF16
+// and M <= kMaxExactVectors every row of Y is exactly the product of its vector alone (one row
+// of W at a time, its four sums per vector in a fixed order). When beta == 0, Y is not read.
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
                        int64_t ldw, float alpha, float beta, float* Y, int64_t ldy);
 
