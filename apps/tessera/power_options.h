@@ -107,8 +107,9 @@ inline PowerSession open_power_session(const PowerFlags& flags, ModelFlags& mode
 // After loading: refuses a cache of another model and hands it to the generation.
 inline void attach_power_session(const PowerFlags& flags, PowerSession& session, const lm::LoadedModel& loaded,
                                  lm::GenerateOptions& options) {
-  if (flags.num_draft_tokens < 1) {
-    throw std::invalid_argument("--num-draft-tokens must be >= 1, got " + std::to_string(flags.num_draft_tokens) + ".");
+  if (flags.num_draft_tokens < 1 || flags.num_draft_tokens > lm::kMaxDraftTokens) {
+    throw std::invalid_argument("--num-draft-tokens must be between 1 and " + std::to_string(lm::kMaxDraftTokens) +
+                                ", got " + std::to_string(flags.num_draft_tokens) + ".");
   }
   if (!flags.draft_model.empty()) {
     if (session.prompt_cache) throw std::invalid_argument("--draft-model cannot be combined with --prompt-cache-file.");

@@ -48,8 +48,10 @@ void check_draft_model(const LoadedModel& main, const LoadedModel& draft) {
 void speculative_stream_generate(const LoadedModel& main, const LoadedModel& draft, const std::vector<int>& prompt,
                                  const GenerateOptions& options, int num_draft_tokens,
                                  const std::function<bool(const GenerationResponse&)>& on_token) {
-  if (num_draft_tokens < 1) {
-    throw std::invalid_argument("[speculative] num_draft_tokens must be >= 1, got " +
+  if (num_draft_tokens < 1 || num_draft_tokens > kMaxDraftTokens) {
+    throw std::invalid_argument("[speculative] num_draft_tokens must be between 1 and " +
+                                std::to_string(kMaxDraftTokens) +
+                                " (a verification pass of up to 15 tokens is exact), got " +
                                 std::to_string(num_draft_tokens) + ".");
   }
   if (options.prompt_cache) {

@@ -94,6 +94,11 @@ TEST(PowerCli, DraftModelKeepsTheGreedyOutput) {
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   ASSERT_EQ(drafted.exit_code, 0) << drafted.err;
   EXPECT_EQ(drafted.out, plain.out);
+  for (const char* k : {"0", "15"}) {
+    auto bad = run_cli({"generate", "-p", "Once", "--draft-model", "models/stories260K", "--num-draft-tokens", k});
+    EXPECT_EQ(bad.exit_code, 1) << k;
+    EXPECT_NE(bad.err.find("--num-draft-tokens must be between 1 and 14"), std::string::npos) << bad.err;
+  }
 }
 
 TEST(PowerCli, DraftOfAnotherVocabularyIsOneLineError) {

@@ -170,6 +170,18 @@ TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
   }
 }
 
+TEST(Speculative, DraftTokensOutsideOneToFourteenAreRefused) {
+  for (int k : {0, tx::lm::kMaxDraftTokens + 1}) {
+    try {
+      speculative(demo(), 4, k);
+      FAIL() << "num_draft_tokens " << k << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("between 1 and 14"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(tokens(speculative(demo(), 30, tx::lm::kMaxDraftTokens)), plain(30));
+}
+
 TEST(Speculative, TextMatchesPlainGeneration) {
   GenerateOptions options;
   options.max_tokens = 60;

@@ -14,7 +14,12 @@ namespace tessera::lm {
 // Throws std::invalid_argument when `draft` cannot draft for `main` (another vocabulary).
 void check_draft_model(const LoadedModel& main, const LoadedModel& draft);
 
-// Like stream_generate, with `draft` proposing num_draft_tokens (>= 1) tokens per step. Tokens
+// Most draft tokens per step: a verification pass over up to 15 tokens computes each exactly as
+// decoding it alone, which makes the output the main model's greedy output bit for bit.
+constexpr int kMaxDraftTokens = 14;
+
+// Like stream_generate, with `draft` proposing num_draft_tokens (1 to kMaxDraftTokens) tokens
+// per step. Tokens
 // the main model accepted from the draft carry from_draft = true. Rejected draft tokens are
 // rewound from both models' caches. options.prompt_cache is not supported (the draft would lack
 // the cached prefix) and is refused.
