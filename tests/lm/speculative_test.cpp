@@ -54,27 +54,29 @@ const tx::lm::LoadedModel& quantized_demo() {
 
 std::vector<int> prompt() { return demo().tokenizer->encode("Once upon a time, there was a little dog", true); }
 
-// A bfloat16 Llama of a real head size (64, four query heads per key/value head), so that it
-// takes the bfloat16 attention and product kernels, with the demo model's tokenizer. Its random
-// weights make the logits nearly flat: any difference between a verification pass and decoding
-// one token at a time shows in the tokens.
+// A Llama of a real head size (64, four query heads per key/value head) in `dtype`, so that a
+// bfloat16 one takes the bfloat16 attention and product kernels, with the demo model's
+// tokenizer. Its random weights make the logits nearly flat: any difference between a
+// verification pass and decoding one token at a time shows in the tokens.
+tx::lm::LoadedModel random_model(tx::Dtype dtype) {
+  const nlohmann::json config = {
+      {"model_type", "llama"},       {"hidden_size", 512},       {"intermediate_size", 1024},
+      {"num_attention_heads", 8},    {"num_key_value_heads", 2}, {"num_hidden_layers", 2},
+      {"vocab_size", 512},           {"rms_norm_eps", 1e-5},     {"rope_theta", 10000.0},
+      {"tie_word_embeddings", false}, {"max_position_embeddings", 256}};
+  tx::lm::LoadedModel m = demo();
+  m.model = tx::lm::make_model(config);
+  tx::random::seed(7);
+  tx::nn::ParameterMap weights;
+  for (auto& [name, p] : m.model->parameters())
+    weights.emplace(name, tx::astype(tx::random::normal(p.shape(), tx::float32, 0.0f, 0.02f), dtype));
+  m.model->update(weights);
+  for (auto& [name, p] : m.model->parameters()) p.eval();
+  return m;
+}
+
 const tx::lm::LoadedModel& bfloat_model() {
-  static tx::lm::LoadedModel loaded = [] {
-    const nlohmann::json config = {
-        {"model_type", "llama"},       {"hidden_size", 512},       {"intermediate_size", 1024},
-        {"num_attention_heads", 8},    {"num_key_value_heads", 2}, {"num_hidden_layers", 2},
-        {"vocab_size", 512},           {"rms_norm_eps", 1e-5},     {"rope_theta", 10000.0},
-        {"tie_word_embeddings", false}, {"max_position_embeddings", 256}};
-    tx::lm::LoadedModel m = demo();
-    m.model = tx::lm::make_model(config);
-    tx::random::seed(7);
-    tx::nn::ParameterMap weights;
-    for (auto& [name, p] : m.model->parameters())
-      weights.emplace(name, tx::astype(tx::random::normal(p.shape(), tx::float32, 0.0f, 0.02f), tx::bfloat16));
-    m.model->update(weights);
-    for (auto& [name, p] : m.model->parameters()) p.eval();
-    return m;
-  }();
+  static tx::lm::LoadedModel loaded = random_model(tx::bfloat16);
   return loaded;
 }
 
@@ -149,24 +151,28 @@ TEST(Speculative, BfloatModelAsItsOwnDraftGivesItsGreedyOutput) {
 
 TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
   // What makes the output exact: the logits of a pass over several new tokens equal, bit for bit,
-  // those of decoding the same tokens one at a time, with float and quantized caches.
-  tx::lm::Model& model = *bfloat_model().model;
+  // those of decoding the same tokens one at a time, for bfloat16, float32 and float16 weights,
+  // with float and quantized caches.
   const std::vector<int> ids = prompt();
   const int n = static_cast<int>(ids.size()), tail = 5;
-  for (int kv_bits : {0, 4, 8}) {
-    tx::lm::Cache cache = kv_bits ? tx::lm::make_quantized_cache(model, kv_bits, 64) : model.make_cache();
-    auto run = [&](int from, int count) {
-      const tx::array logits = model(tx::array(ids.data() + from, {1, count}, tx::int32), &cache);
-      return tx::astype(logits, tx::float32).to_vector<float>();
-    };
-    run(0, n - tail);
-    std::vector<float> one_by_one;
-    for (int i = n - tail; i < n; ++i) {
-      const std::vector<float> row = run(i, 1);
-      one_by_one.insert(one_by_one.end(), row.begin(), row.end());
+  for (tx::Dtype dtype : {tx::bfloat16, tx::float32, tx::float16}) {
+    const tx::lm::LoadedModel loaded = random_model(dtype);
+    tx::lm::Model& model = *loaded.model;
+    for (int kv_bits : {0, 4, 8}) {
+      tx::lm::Cache cache = kv_bits ? tx::lm::make_quantized_cache(model, kv_bits, 64) : model.make_cache();
+      auto run = [&](int from, int count) {
+        const tx::array logits = model(tx::array(ids.data() + from, {1, count}, tx::int32), &cache);
+        return tx::astype(logits, tx::float32).to_vector<float>();
+      };
+      run(0, n - tail);
+      std::vector<float> one_by_one;
+      for (int i = n - tail; i < n; ++i) {
+        const std::vector<float> row = run(i, 1);
+        one_by_one.insert(one_by_one.end(), row.begin(), row.end());
+      }
+      ASSERT_EQ(tx::lm::trim_prompt_cache(cache, tail), tail);
+      EXPECT_EQ(run(n - tail, tail), one_by_one) << tx::to_string(dtype) << ", kv bits " << kv_bits;
     }
-    ASSERT_EQ(tx::lm::trim_prompt_cache(cache, tail), tail);
-    EXPECT_EQ(run(n - tail, tail), one_by_one) << "kv bits " << kv_bits;
   }
 }
 

@@ -202,6 +202,68 @@ float dot_row_f32x(int64_t K, const W* w, const float* x) {
   return s;
 }
 
+// out[m] = dot_row_f32x(K, w, x[m]) for MX vectors, the row loaded once per step for all: each
+// vector's two chains take the operations of one_row_f32x in its order.
+template <typename W, int MX>
+TESSERA_TARGET_AVX512 void row_f32x(int64_t K, const W* w, const float* const* x, float* out) {
+  __m512 acc0[MX], acc1[MX];
+  for (int m = 0; m < MX; ++m) acc0[m] = acc1[m] = _mm512_setzero_ps();
+  const char* ahead = reinterpret_cast<const char*>(w) + kRowPrefetchBytes;
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    for (size_t line = 0; line < 32 * sizeof(W); line += 64) _mm_prefetch(ahead + k * sizeof(W) + line, _MM_HINT_T0);
+    const __m512 w0 = load_as_f32(w + k), w1 = load_as_f32(w + k + 16);
+#pragma GCC unroll 8
+    for (int m = 0; m < MX; ++m) {
+      acc0[m] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[m] + k), acc0[m]);
+      acc1[m] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[m] + k + 16), acc1[m]);
+    }
+  }
+  for (; k < K; k += 16) {
+    const __mmask16 mask = tail_mask16(K - k);
+    const __m512 wv = maskz_load_as_f32(mask, w + k);
+    for (int m = 0; m < MX; ++m) acc0[m] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x[m] + k), acc0[m]);
+  }
+  for (int m = 0; m < MX; ++m) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[m], acc1[m]));
+}
+
+// row_f32x for M vectors, eight at a time (the row stays in L1 between them).
+template <typename W>
+void row_f32x_all(int64_t K, int64_t M, const W* w, const float* const* x, float* out) {
+  if (!cpu_has_avx512()) {
+    for (int64_t m = 0; m < M; ++m) out[m] = dot_row_f32x(K, w, x[m]);
+    return;
+  }
+  for (int64_t m0 = 0; m0 < M; m0 += 8) {
+    switch (std::min<int64_t>(8, M - m0)) {
+      case 1: row_f32x<W, 1>(K, w, x + m0, out + m0); break;
+      case 2: row_f32x<W, 2>(K, w, x + m0, out + m0); break;
+      case 3: row_f32x<W, 3>(K, w, x + m0, out + m0); break;
+      case 4: row_f32x<W, 4>(K, w, x + m0, out + m0); break;
+      case 5: row_f32x<W, 5>(K, w, x + m0, out + m0); break;
+      case 6: row_f32x<W, 6>(K, w, x + m0, out + m0); break;
+      case 7: row_f32x<W, 7>(K, w, x + m0, out + m0); break;
+      default: row_f32x<W, 8>(K, w, x + m0, out + m0); break;
+    }
+  }
+}
+
+// Y [M, N] = X [M, K] W^T, each row of Y exactly dot_row_f32x of its row of X.
+template <typename W>
+void gemv_f32x_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const W* Wm, int64_t ldw,
+                       float* Y, int64_t ldy) {
+  if (M <= 0 || N <= 0) return;
+  const float* xs[kMaxExactVectors];
+  for (int64_t m = 0; m < M; ++m) xs[m] = X + m * ldx;
+  parallel_for(N, row_grain(K, sizeof(W)), [&](int64_t begin, int64_t end) {
+    float out[kMaxExactVectors];
+    for (int64_t n = begin; n < end; ++n) {
+      row_f32x_all(K, M, Wm + n * ldw, xs, out);
+      for (int64_t m = 0; m < M; ++m) Y[m * ldy + n] = out[m];
+    }
+  });
+}
+
 // store(n, dot(row n of W)) for every row, rows one at a time on the pool (each a single stream).
 template <class T, class Dot, class Store>
 void for_each_row(int64_t N, int64_t K, const T* W, int64_t ldw, const Dot& dot, const Store& store) {
@@ -230,6 +292,16 @@ void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x,
 void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y) {
   for_each_row(N, K, W, ldw, [&](const float16_t* w) { return dot_row_f32x(K, w, x); },
                [&](int64_t n, float v) { y[n] = v; });
+}
+
+void gemv_f32_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float* W, int64_t ldw,
+                      float* Y, int64_t ldy) {
+  gemv_f32x_batched(M, N, K, X, ldx, W, ldw, Y, ldy);
+}
+
+void gemv_f16_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float16_t* W,
+                      int64_t ldw, float* Y, int64_t ldy) {
+  gemv_f32x_batched(M, N, K, X, ldx, W, ldw, Y, ldy);
 }
 
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,

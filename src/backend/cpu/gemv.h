@@ -18,6 +18,13 @@ void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float
 // Vectors from which gemv_bf16_batched no longer gives each vector exactly its product alone.
 constexpr int64_t kMaxExactVectors = 15;
 
+// Y [M, N] = X [M, K] · W^T for M <= kMaxExactVectors vectors of float32 x, W float32 or float16:
+// W read once, and every row of Y exactly what gemv_f32 / gemv_f16 give for its vector alone.
+void gemv_f32_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float* W, int64_t ldw,
+                      float* Y, int64_t ldy);
+void gemv_f16_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float16_t* W,
+                      int64_t ldw, float* Y, int64_t ldy);
+
 // A few vectors at once, reading W once: Y[m, n] = alpha * sum_k X[m, k] W[n, k] + beta * Y[m, n]
 // for m < M (X [M, K] and Y [M, N] row-major). Meant for small M (decoding a few sequences, a
 // speculative verification pass); gemm_bf16 uses it for M <= kMaxExactVectors. With AVX-512 BF16

@@ -32,6 +32,11 @@ void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t
     }
     return;
   }
+  if (M <= kMaxExactVectors && tb && !ta && alpha == 1.0f && beta == 0.0f) {
+    // A few vectors against a Linear weight (a speculative verification pass, small batches):
+    // each row exactly its product alone, the weight read once.
+    return gemv_f32_batched(M, N, K, a, lda, b, ldb, c, N);
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a,
               lda, b, ldb, beta, c, N);
 }
@@ -70,7 +75,9 @@ constexpr int64_t kSplitMinRows = 16;
 // bound by reading it.
 void gemm_f16_b(int64_t M, int64_t N, int64_t K, float alpha, const float* fa, bool ta, const float16_t* pb,
                 int64_t ldb, bool tb, float beta, float* fc) {
-  if (M == 1 && tb && alpha == 1.0f && beta == 0.0f) return gemv_f16(N, K, pb, ldb, fa, fc);
+  if (M <= kMaxExactVectors && tb && !ta && alpha == 1.0f && beta == 0.0f) {
+    return M == 1 ? gemv_f16(N, K, pb, ldb, fa, fc) : gemv_f16_batched(M, N, K, fa, K, pb, ldb, fc, N);
+  }
   const PanelArithmetic arithmetic =
       M >= kSplitMinRows && cpu_has_avx512_bf16() ? PanelArithmetic::split_bf16 : PanelArithmetic::sgemm;
   const int64_t b_cols = tb ? K : N;
