@@ -3,9 +3,10 @@
 // dotted with its own horizontal sum. Here the query heads that share a key/value head go
 // together with a block of their query positions, so each key and value row is read once for all
 // of them; vdpbf16ps dots bfloat16 queries with bfloat16 keys, the sums of 16 keys reduced into one
-// vector at once (sum_lanes.h), or, for blocks of many rows, against keys transposed once per
-// block so that no sums are needed. Values are weighted in float32 with the probabilities in
-// float32 for few rows (decoding), and for blocks of many rows in bfloat16, two keys per
+// vector at once (sum_lanes.h), or, for prefill (kPrefillQueries positions or more), against keys
+// transposed once per block so that no sums are needed. Values are weighted in float32 with the
+// probabilities in float32 below kPrefillQueries positions (decoding, speculative verification,
+// whose rows keep the arithmetic of a single query), and in bfloat16 for prefill, two keys per
 // vdpbf16ps. Prefill takes the same path in blocks of query positions: the float32 GEMM
 // path it replaces first widened and transposed every cached key and value, 11 ms per layer of a
 // 1B model at a 4096-token cache whatever the number of queries.
@@ -108,7 +109,7 @@ void weigh_all(const float* const* p, int64_t R, const uint16_t* values, int64_t
   for (; r < R; ++r) weigh_values<V16, 1>(p + r, values, ld, n, acc + r);
 }
 
-// Blocks of many rows weigh the values with the probabilities rounded to bfloat16: vdpbf16ps
+// Prefill weighs the values with the probabilities rounded to bfloat16: vdpbf16ps
 // takes two keys per instruction where float32 FMAs took one (512 queries on a 4096-token cache,
 // bench/attention_bench: 44 -> 39 ms per layer; the value products had been the largest part of
 // attention, and now run near vdpbf16ps's peak, as the scores do). Each row's
@@ -278,18 +279,18 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
   const auto* keys = static_cast<const uint16_t*>(pr.k.data) + b * pr.k.strides[0] + hk * pr.k.strides[1];
   const auto* values = static_cast<const uint16_t*>(pr.v.data) + b * pr.v.strides[0] + hk * pr.v.strides[1];
   const uint16_t* q[kMaxRows] = {};
-  const float* prob[kMaxRows];
-  float* sums[kMaxRows];
+  const float* prob[kMaxRows] = {};
+  float* sums[kMaxRows] = {};
   int64_t head[kMaxRows], position[kMaxRows];
   // Prefill takes the many-row kernels: keys transposed per block and the values weighed in
   // bfloat16, each row's pairs made while its probabilities are in L1 (the block's scores, up to
   // kScoreBytes, are not). Fewer query positions keep each row's single-query arithmetic.
-  const bool prefill = p.Tq >= kPrefillQueries, bf16_values = prefill;
+  const bool prefill = p.Tq >= kPrefillQueries;
   const int64_t pair_stride = n_keys + 2;  // even, with room for the pad
-  const uint16_t* pair_rows[kMaxRows];
+  const uint16_t* pair_rows[kMaxRows] = {};
   scores.resize(R * n_keys);
   acc.resize(R * p.Dv);
-  if (bf16_values) pairs.resize(R * pair_stride);
+  if (prefill) pairs.resize(R * pair_stride);
   for (int64_t r = 0; r < R; ++r) {
     head[r] = hk * group + r / T, position[r] = i0 + r % T;
     q[r] = static_cast<const uint16_t*>(pr.q.data) + b * pr.q.strides[0] + head[r] * pr.q.strides[1] +
@@ -319,12 +320,12 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
     }
     const int64_t limit = p.causal ? std::clamp<int64_t>(i + p.Tk - p.Tq + 1, 0, n_keys) : n_keys;
     norm[r] = softmax_scores(row, n_keys, limit);
-    if (bf16_values) {
+    if (prefill) {
       pair_rows[r] = pairs.data() + r * pair_stride;
       probability_pairs(row, n_keys, pairs.data() + r * pair_stride);
     }
   }
-  weigh(prob, bf16_values ? pair_rows : nullptr, R, values, pr.v.strides[2], n_keys, p.Dv, sums);
+  weigh(prob, prefill ? pair_rows : nullptr, R, values, pr.v.strides[2], n_keys, p.Dv, sums);
   for (int64_t r = 0; r < R; ++r) {
     simd::scale(sums[r], norm[r] > 0.0f ? 1.0f / norm[r] : 0.0f, p.Dv);
     store_row(sums[r], pr.out + ((b * p.Hq + head[r]) * p.Tq + position[r]) * p.Dv, p.Dv);
