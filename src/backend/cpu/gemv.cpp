@@ -175,35 +175,10 @@ inline float weight_to_float(uint16_t w) { return detail::bf16_bits_to_float(w);
 inline float weight_to_float(float16_t w) { return static_cast<float>(w); }
 inline float weight_to_float(float w) { return w; }
 
-// One W row (bf16 bits, f16 or f32) against an f32 x: W widened to f32, FMA in two accumulator
-// chains, the row read as one stream with kRowPrefetchBytes prefetched ahead (see one_row_bf16).
-template <typename W>
-TESSERA_TARGET_AVX512 float one_row_f32x(int64_t K, const W* w, const float* x) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  const char* ahead = reinterpret_cast<const char*>(w) + kRowPrefetchBytes;
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    for (size_t line = 0; line < 32 * sizeof(W); line += 64) _mm_prefetch(ahead + k * sizeof(W) + line, _MM_HINT_T0);
-    acc0 = _mm512_fmadd_ps(load_as_f32(w + k), _mm512_loadu_ps(x + k), acc0);
-    acc1 = _mm512_fmadd_ps(load_as_f32(w + k + 16), _mm512_loadu_ps(x + k + 16), acc1);
-  }
-  for (; k < K; k += 16) {
-    const __mmask16 mask = tail_mask16(K - k);
-    acc0 = _mm512_fmadd_ps(maskz_load_as_f32(mask, w + k), _mm512_maskz_loadu_ps(mask, x + k), acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-template <typename W>
-float dot_row_f32x(int64_t K, const W* w, const float* x) {
-  if (cpu_has_avx512()) return one_row_f32x(K, w, x);
-  float s = 0.0f;
-  for (int64_t k = 0; k < K; ++k) s += weight_to_float(w[k]) * x[k];
-  return s;
-}
-
-// out[m] = dot_row_f32x(K, w, x[m]) for MX vectors, the row loaded once per step for all: each
-// vector's two chains take the operations of one_row_f32x in its order.
+// One W row (bf16 bits, f16 or f32) against MX f32 vectors: W widened to f32, FMA in two
+// accumulator chains per vector, the row loaded once per step for all vectors and read as one
+// stream with kRowPrefetchBytes prefetched ahead (see row_bf16). Each vector's chains take the
+// same operations in the same order whatever MX.
 template <typename W, int MX>
 TESSERA_TARGET_AVX512 void row_f32x(int64_t K, const W* w, const float* const* x, float* out) {
   __m512 acc0[MX], acc1[MX];
@@ -225,6 +200,17 @@ TESSERA_TARGET_AVX512 void row_f32x(int64_t K, const W* w, const float* const* x
     for (int m = 0; m < MX; ++m) acc0[m] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x[m] + k), acc0[m]);
   }
   for (int m = 0; m < MX; ++m) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[m], acc1[m]));
+}
+
+template <typename W>
+float dot_row_f32x(int64_t K, const W* w, const float* x) {
+  float s = 0.0f;
+  if (cpu_has_avx512()) {
+    row_f32x<W, 1>(K, w, &x, &s);
+    return s;
+  }
+  for (int64_t k = 0; k < K; ++k) s += weight_to_float(w[k]) * x[k];
+  return s;
 }
 
 // row_f32x for M vectors, eight at a time (the row stays in L1 between them).
@@ -252,16 +238,18 @@ void row_f32x_all(int64_t K, int64_t M, const W* w, const float* const* x, float
 template <typename W>
 void gemv_f32x_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const W* Wm, int64_t ldw,
                        float* Y, int64_t ldy) {
-  if (M <= 0 || N <= 0) return;
-  const float* xs[kMaxExactVectors];
-  for (int64_t m = 0; m < M; ++m) xs[m] = X + m * ldx;
-  parallel_for(N, row_grain(K, sizeof(W)), [&](int64_t begin, int64_t end) {
-    float out[kMaxExactVectors];
-    for (int64_t n = begin; n < end; ++n) {
-      row_f32x_all(K, M, Wm + n * ldw, xs, out);
-      for (int64_t m = 0; m < M; ++m) Y[m * ldy + n] = out[m];
-    }
-  });
+  for (int64_t m0 = 0; m0 < M; m0 += kMaxExactVectors) {
+    const int64_t count = std::min(kMaxExactVectors, M - m0);
+    const float* xs[kMaxExactVectors];
+    for (int64_t m = 0; m < count; ++m) xs[m] = X + (m0 + m) * ldx;
+    parallel_for(N, row_grain(K, sizeof(W)), [&](int64_t begin, int64_t end) {
+      float out[kMaxExactVectors];
+      for (int64_t n = begin; n < end; ++n) {
+        row_f32x_all(K, count, Wm + n * ldw, xs, out);
+        for (int64_t m = 0; m < count; ++m) Y[(m0 + m) * ldy + n] = out[m];
+      }
+    });
+  }
 }
 
 // store(n, dot(row n of W)) for every row, rows one at a time on the pool (each a single stream).

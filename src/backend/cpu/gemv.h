@@ -18,8 +18,9 @@ void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float
 // Vectors from which gemv_bf16_batched no longer gives each vector exactly its product alone.
 constexpr int64_t kMaxExactVectors = 15;
 
-// Y [M, N] = X [M, K] · W^T for M <= kMaxExactVectors vectors of float32 x, W float32 or float16:
-// W read once, and every row of Y exactly what gemv_f32 / gemv_f16 give for its vector alone.
+// Y [M, N] = X [M, K] · W^T for a few vectors of float32 x, W float32 or float16, up to
+// kMaxExactVectors per pass over W, every row of Y exactly what gemv_f32 / gemv_f16 give for its
+// vector alone.
 void gemv_f32_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float* W, int64_t ldw,
                       float* Y, int64_t ldy);
 void gemv_f16_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float16_t* W,
