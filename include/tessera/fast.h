@@ -1,4 +1,5 @@
-// Fused operations with dedicated kernels; each matches the op-by-op reference and has a VJP.
+// Fused operations with dedicated kernels; each matches the op-by-op reference and, but for the
+// quantized KV cache's two (inference only), has a VJP.
 #pragma once
 
 #include <optional>
