@@ -331,11 +331,10 @@ void QuantizedKVAttention::eval_cpu(const std::vector<array>& inputs, array& out
   allocate(out);
   if (out.size() == 0) return;
   const array& q = inputs[0];
-  std::vector<std::unique_ptr<RowContiguous>> keep;
-  auto data = [&keep](const array& a) {
-    keep.push_back(std::make_unique<RowContiguous>(a));
-    return keep.back()->data();
-  };
+  // Decoding runs this per layer and token: the views live on the stack.
+  std::optional<RowContiguous> keep[8];
+  size_t kept = 0;
+  auto data = [&](const array& a) { return keep[kept++].emplace(a).data(); };
   auto rows = [&](int first) {
     const array& codes = inputs[first];
     return cpu::QuantizedRows{static_cast<const uint8_t*>(data(codes)), static_cast<const float*>(data(inputs[first + 1])),
