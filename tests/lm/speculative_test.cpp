@@ -12,6 +12,7 @@
 #include "tessera/lm/quantized_kv_cache.h"
 #include "tessera/lm/speculative.h"
 #include "tessera/nn/module.h"
+#include "tessera/nn/quantized.h"
 #include "tessera/ops.h"
 #include "tessera/random.h"
 
@@ -152,12 +153,15 @@ TEST(Speculative, BfloatModelAsItsOwnDraftGivesItsGreedyOutput) {
 TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
   // What makes the output exact: the logits of a pass over several new tokens equal, bit for bit,
   // those of decoding the same tokens one at a time, for bfloat16, float32 and float16 weights,
+  // bfloat16 weights quantized to 4 bits (the decode layout) and 3 bits (dequantized products),
   // with float and quantized caches.
   const std::vector<int> ids = prompt();
   const int n = static_cast<int>(ids.size()), tail = 5;
-  for (tx::Dtype dtype : {tx::bfloat16, tx::float32, tx::float16}) {
+  for (auto [dtype, bits] : {std::pair{tx::bfloat16, 0}, {tx::float32, 0}, {tx::float16, 0}, {tx::bfloat16, 4},
+                             {tx::bfloat16, 3}}) {
     const tx::lm::LoadedModel loaded = random_model(dtype);
     tx::lm::Model& model = *loaded.model;
+    if (bits) tx::nn::quantize(model, 64, bits);
     for (int kv_bits : {0, 4, 8}) {
       tx::lm::Cache cache = kv_bits ? tx::lm::make_quantized_cache(model, kv_bits, 64) : model.make_cache();
       auto run = [&](int from, int count) {
@@ -171,7 +175,8 @@ TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
         one_by_one.insert(one_by_one.end(), row.begin(), row.end());
       }
       ASSERT_EQ(tx::lm::trim_prompt_cache(cache, tail), tail);
-      EXPECT_EQ(run(n - tail, tail), one_by_one) << tx::to_string(dtype) << ", kv bits " << kv_bits;
+      EXPECT_EQ(run(n - tail, tail), one_by_one)
+          << tx::to_string(dtype) << ", " << bits << "-bit weights, kv bits " << kv_bits;
     }
   }
 }

@@ -37,9 +37,10 @@ constexpr float kFineSteps = 1 << kFineShift;
 //         multiply (see unpack_bf16).
 enum class Form { int8, bf16 };
 
-// From this many rows of x on, 4-bit products take x in the bf16 form when it is exact: one
-// row of x does not repay the four unpack operations per bf16 vector (bench/quantized_bench).
-constexpr int64_t kMinBf16Rows = 2;
+// From this many rows of x on, 4-bit products take x in the bf16 form when it is exact. One row
+// too, though the int8 form is cheaper for it: a row of a batch or of a speculative
+// verification pass must get the bits it gets alone.
+constexpr int64_t kMinBf16Rows = 1;
 
 // x prepared for the kernel, with the exact float sums of every weight group. Row m of each
 // array starts at m times its row stride.
