@@ -234,31 +234,34 @@ void row_f32x_all(int64_t K, int64_t M, const W* w, const float* const* x, float
   }
 }
 
-// Y [M, N] = X [M, K] W^T, each row of Y exactly dot_row_f32x of its row of X.
-template <typename W>
-void gemv_f32x_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const W* Wm, int64_t ldw,
-                       float* Y, int64_t ldy) {
-  for (int64_t m0 = 0; m0 < M; m0 += kMaxExactVectors) {
-    const int64_t count = std::min(kMaxExactVectors, M - m0);
-    const float* xs[kMaxExactVectors];
-    for (int64_t m = 0; m < count; ++m) xs[m] = X + (m0 + m) * ldx;
-    parallel_for(N, row_grain(K, sizeof(W)), [&](int64_t begin, int64_t end) {
-      float out[kMaxExactVectors];
-      for (int64_t n = begin; n < end; ++n) {
-        row_f32x_all(K, count, Wm + n * ldw, xs, out);
-        for (int64_t m = 0; m < count; ++m) Y[(m0 + m) * ldy + n] = out[m];
+// For every row n of W and vector m of X [M, K]: store(m, n, w_n · x_m), the products of a row
+// coming from row_all(K, count, w_n, vectors, out) for up to kMaxExactVectors vectors at a time.
+// Rows go one at a time on the pool (each a single stream, in L1 for the later passes), and
+// row_all gives every vector the same operations whatever the count, so each row of the result
+// is exactly the product of its vector alone.
+template <class T, class XT, class RowAll, class Store>
+void rows_times_vectors(int64_t M, int64_t N, int64_t K, const XT* X, int64_t ldx, const T* W, int64_t ldw,
+                        const RowAll& row_all, const Store& store) {
+  if (M <= 0 || N <= 0) return;
+  parallel_for(N, row_grain(K, sizeof(T)), [&](int64_t begin, int64_t end) {
+    const XT* xs[kMaxExactVectors];
+    float out[kMaxExactVectors];
+    for (int64_t n = begin; n < end; ++n) {
+      for (int64_t m0 = 0; m0 < M; m0 += kMaxExactVectors) {
+        const int64_t count = std::min(kMaxExactVectors, M - m0);
+        for (int64_t m = 0; m < count; ++m) xs[m] = X + (m0 + m) * ldx;
+        row_all(K, count, W + n * ldw, xs, out);
+        for (int64_t m = 0; m < count; ++m) store(m0 + m, n, out[m]);
       }
-    });
-  }
+    }
+  });
 }
 
-// store(n, dot(row n of W)) for every row, rows one at a time on the pool (each a single stream).
-template <class T, class Dot, class Store>
-void for_each_row(int64_t N, int64_t K, const T* W, int64_t ldw, const Dot& dot, const Store& store) {
-  if (N <= 0) return;
-  parallel_for(N, row_grain(K, sizeof(T)), [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) store(n, dot(W + n * ldw));
-  });
+template <typename W>
+void gemv_f32x(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const W* Wm, int64_t ldw, float* Y,
+               int64_t ldy) {
+  rows_times_vectors(M, N, K, X, ldx, Wm, ldw, row_f32x_all<W>,
+                     [&](int64_t m, int64_t n, float v) { Y[m * ldy + n] = v; });
 }
 
 }  // namespace
@@ -268,45 +271,30 @@ void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint1
 }
 
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y) {
-  for_each_row(N, K, W, ldw, [&](const uint16_t* w) { return dot_row_f32x(K, w, x); },
-               [&](int64_t n, float v) { y[n] = v; });
+  gemv_f32x(1, N, K, x, K, W, ldw, y, N);
 }
 
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y) {
-  for_each_row(N, K, W, ldw, [&](const float* w) { return dot_row_f32x(K, w, x); },
-               [&](int64_t n, float v) { y[n] = v; });
-}
-
-void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y) {
-  for_each_row(N, K, W, ldw, [&](const float16_t* w) { return dot_row_f32x(K, w, x); },
-               [&](int64_t n, float v) { y[n] = v; });
+  gemv_f32x(1, N, K, x, K, W, ldw, y, N);
 }
 
 void gemv_f32_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float* W, int64_t ldw,
                       float* Y, int64_t ldy) {
-  gemv_f32x_batched(M, N, K, X, ldx, W, ldw, Y, ldy);
+  gemv_f32x(M, N, K, X, ldx, W, ldw, Y, ldy);
 }
 
 void gemv_f16_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float16_t* W,
                       int64_t ldw, float* Y, int64_t ldy) {
-  gemv_f32x_batched(M, N, K, X, ldx, W, ldw, Y, ldy);
+  gemv_f32x(M, N, K, X, ldx, W, ldw, Y, ldy);
 }
 
 void gemv_bf16_batched(int64_t M, int64_t N, int64_t K, const uint16_t* X, int64_t ldx, const uint16_t* W,
                        int64_t ldw, float alpha, float beta, float* Y, int64_t ldy) {
   if (M <= 0 || N <= 0) return;
   if (M <= kMaxExactVectors && cpu_has_avx512_bf16()) {
-    const uint16_t* xs[kMaxExactVectors];
-    for (int64_t m = 0; m < M; ++m) xs[m] = X + m * ldx;
-    return parallel_for(N, row_grain(K, 2), [&](int64_t begin, int64_t end) {
-      float out[kMaxExactVectors];
-      for (int64_t n = begin; n < end; ++n) {
-        row_bf16_all(K, M, W + n * ldw, xs, out);
-        for (int64_t m = 0; m < M; ++m) {
-          float& y = Y[m * ldy + n];
-          y = alpha * out[m] + (beta == 0.0f ? 0.0f : beta * y);
-        }
-      }
+    return rows_times_vectors(M, N, K, X, ldx, W, ldw, row_bf16_all, [&](int64_t m, int64_t n, float v) {
+      float& y = Y[m * ldy + n];
+      y = alpha * v + (beta == 0.0f ? 0.0f : beta * y);
     });
   }
   int64_t grain = std::max<int64_t>(kRows, row_grain(K, 2) / std::min<int64_t>(M, kMaxVectors) / kRows * kRows);

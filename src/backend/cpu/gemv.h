@@ -13,14 +13,14 @@ namespace tessera::cpu {
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const uint16_t* x, float* y);
 void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float* x, float* y);
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
-void gemv_f16(int64_t N, int64_t K, const float16_t* W, int64_t ldw, const float* x, float* y);
 
-// Vectors from which gemv_bf16_batched no longer gives each vector exactly its product alone.
+// Most vectors for which gemv_bf16_batched gives each vector exactly its product alone (and the
+// vectors the f32/f16 row kernel takes per pass over W).
 constexpr int64_t kMaxExactVectors = 15;
 
-// Y [M, N] = X [M, K] · W^T for a few vectors of float32 x, W float32 or float16, up to
-// kMaxExactVectors per pass over W, every row of Y exactly what gemv_f32 / gemv_f16 give for its
-// vector alone.
+// Y [M, N] = X [M, K] · W^T for a few vectors of float32 x, W float32 or float16 (read in place,
+// widened in registers): each row of W read once for every vector, and every row of Y exactly
+// what that vector alone gives (gemv_f32 is the one-vector case).
 void gemv_f32_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float* W, int64_t ldw,
                       float* Y, int64_t ldy);
 void gemv_f16_batched(int64_t M, int64_t N, int64_t K, const float* X, int64_t ldx, const float16_t* W,

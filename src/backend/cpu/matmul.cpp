@@ -76,7 +76,7 @@ constexpr int64_t kSplitMinRows = 16;
 void gemm_f16_b(int64_t M, int64_t N, int64_t K, float alpha, const float* fa, bool ta, const float16_t* pb,
                 int64_t ldb, bool tb, float beta, float* fc) {
   if (M <= kMaxExactVectors && tb && !ta && alpha == 1.0f && beta == 0.0f) {
-    return M == 1 ? gemv_f16(N, K, pb, ldb, fa, fc) : gemv_f16_batched(M, N, K, fa, K, pb, ldb, fc, N);
+    return gemv_f16_batched(M, N, K, fa, K, pb, ldb, fc, N);
   }
   const PanelArithmetic arithmetic =
       M >= kSplitMinRows && cpu_has_avx512_bf16() ? PanelArithmetic::split_bf16 : PanelArithmetic::sgemm;
