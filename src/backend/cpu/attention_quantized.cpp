@@ -206,18 +206,18 @@ struct Kernel {
   bool simd;
   bool codes_path;  // 4-bit keys and bfloat16 q on AVX-512 BF16: dot_codes4
 
-  // The scores of rows [r0, r1) from keys dequantized 16 at a time.
+  // The scores of rows [r0, r1) from keys dequantized 16 at a time into `block` (16 rows and
+  // their transpose).
   template <typename Query>
   void score_dequantized(const Head& kh, int64_t r0, int64_t r1, const Query& query, float* scores,
-                         std::vector<float>& block) const {
+                         float* block) const {
     const int64_t R = r1 - r0, D = p.D, S = p.Tk;
-    block.resize(2 * kKeyBlock * D);
-    float* keys_t = block.data() + kKeyBlock * D;
+    float* keys_t = block + kKeyBlock * D;
     // Many rows share a block: transposing it once spares each row the horizontal sums.
     const int64_t by_four = simd && p.Tq >= kPrefillQueries ? R / 4 * 4 : 0;
     for (int64_t j = 0; j < S; j += kKeyBlock) {
       const int64_t n = std::min(kKeyBlock, S - j);
-      dequantize(kh, j, n, block.data());
+      dequantize(kh, j, n, block);
       if (by_four > 0) {
         for (int64_t d = 0; d < D; ++d)
           for (int64_t t = 0; t < kKeyBlock; ++t) keys_t[d * kKeyBlock + t] = t < n ? block[t * D + d] : 0.0f;
@@ -230,8 +230,8 @@ struct Kernel {
       }
       for (int64_t r = r0 + by_four; r < r1; ++r) {
         float* row = scores + (r - r0) * S + j;
-        if (simd) dot_block_avx512(q + query(r), block.data(), n, D, row);
-        else dot_block_scalar(q + query(r), block.data(), n, D, row);
+        if (simd) dot_block_avx512(q + query(r), block, n, D, row);
+        else dot_block_scalar(q + query(r), block, n, D, row);
       }
     }
   }
@@ -282,11 +282,12 @@ struct Kernel {
       return ((b * p.Hq + h) * p.Tq + i) * D;
     };
     scores.resize(R * S);
+    block.resize(2 * kKeyBlock * D);
     if (codes_path && p.Tq < kPrefillQueries) {
       for (int64_t c = r0; c < r1; c += kKeyBlock - 1)
         score_codes4(kh, c, std::min(r1, c + kKeyBlock - 1), query, scores.data() + (c - r0) * S);
     } else {
-      score_dequantized(kh, r0, r1, query, scores.data(), block);
+      score_dequantized(kh, r0, r1, query, scores.data(), block.data());
     }
     float norm[kRowBlock];
     for (int64_t r = r0; r < r1; ++r) {
@@ -302,8 +303,6 @@ struct Kernel {
       norm[r - r0] = softmax_scores(row, S, limit);
       std::fill_n(out + query(r), D, 0.0f);
     }
-    // The scores from key codes left the block unsized on a thread that has not dequantized yet.
-    block.resize(std::max<size_t>(block.size(), kKeyBlock * D));
     for (int64_t j = 0; j < S; j += kKeyBlock) {
       const int64_t n = std::min(kKeyBlock, S - j);
       dequantize(vh, j, n, block.data());

@@ -15,7 +15,7 @@ void gemv_bf16(int64_t N, int64_t K, const uint16_t* W, int64_t ldw, const float
 void gemv_f32(int64_t N, int64_t K, const float* W, int64_t ldw, const float* x, float* y);
 
 // Most vectors for which gemv_bf16_batched gives each vector exactly its product alone (and the
-// vectors the f32/f16 row kernel takes per pass over W).
+// vectors the row kernels take with each row of W).
 constexpr int64_t kMaxExactVectors = 15;
 
 // Y [M, N] = X [M, K] · W^T for a few vectors of float32 x, W float32 or float16 (read in place,
