@@ -10,7 +10,7 @@
 namespace tessera::lm {
 namespace {
 
-BenchOptions tests(int n_prompt, int n_gen, int repetitions) {
+BenchOptions run_options(int n_prompt, int n_gen, int repetitions) {
   BenchOptions options;
   options.n_prompt = n_prompt;
   options.n_gen = n_gen;
@@ -20,7 +20,7 @@ BenchOptions tests(int n_prompt, int n_gen, int repetitions) {
 
 TEST(Benchmark, ProbesTheBandwidthRightBeforeAndAfterEveryGenerationRun) {
   LoadedModel loaded = load("models/stories260K");
-  BenchOptions options = tests(8, 4, 3);
+  BenchOptions options = run_options(8, 4, 3);
   // Probe readings in call order: runs see (1, 5), (2, 0.5), (7, 7).
   const std::vector<double> readings = {1.0, 5.0, 2.0, 0.5, 7.0, 7.0};
   size_t calls = 0;
@@ -35,7 +35,7 @@ TEST(Benchmark, ProbesTheBandwidthRightBeforeAndAfterEveryGenerationRun) {
 
 TEST(Benchmark, WithoutAProbeRecordsNoBandwidth) {
   LoadedModel loaded = load("models/stories260K");
-  BenchResult r = benchmark(*loaded.model, tests(0, 2, 2));
+  BenchResult r = benchmark(*loaded.model, run_options(0, 2, 2));
   EXPECT_TRUE(r.pp_tps.empty());
   EXPECT_EQ(r.tg_tps.size(), 2u);
   EXPECT_TRUE(r.tg_bandwidth.empty());
