@@ -27,23 +27,9 @@ bool has_avx512_bf16() {
          __builtin_cpu_supports("avx512bf16");
 }
 
-TESSERA_DOT_TARGET __attribute__((noinline)) float run_dpbf16(char a_byte, char b_byte) {
-  __m512i a = _mm512_set1_epi8(a_byte), b = _mm512_set1_epi8(b_byte);
-  // Opaque to the compiler, and a changes every round: nothing is folded or hoisted.
-  asm volatile("" : "+v"(a), "+v"(b));
-  __m512 acc[kChains];
-  for (auto& v : acc) v = _mm512_setzero_ps();
-  for (int64_t n = 0; n < kRounds; ++n) {
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)a, (__m512bh)b);
-    a = _mm512_add_epi8(a, b);
-  }
-  __m512 sum = acc[0];
-  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
-}
-
-TESSERA_DOT_TARGET __attribute__((noinline)) int run_dpbusd(char a_byte, char b_byte) {
+// kRounds x kChains instructions; returns bits of the sums, to keep them.
+template <bool kBf16>
+TESSERA_DOT_TARGET __attribute__((noinline)) int run(char a_byte, char b_byte) {
   __m512i a = _mm512_set1_epi8(a_byte), b = _mm512_set1_epi8(b_byte);
   // Opaque to the compiler, and a changes every round: nothing is folded or hoisted.
   asm volatile("" : "+v"(a), "+v"(b));
@@ -51,12 +37,17 @@ TESSERA_DOT_TARGET __attribute__((noinline)) int run_dpbusd(char a_byte, char b_
   for (auto& v : acc) v = _mm512_setzero_si512();
   for (int64_t n = 0; n < kRounds; ++n) {
 #pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+    for (int i = 0; i < kChains; ++i) {
+      if constexpr (kBf16)
+        acc[i] = _mm512_castps_si512(_mm512_dpbf16_ps(_mm512_castsi512_ps(acc[i]), (__m512bh)a, (__m512bh)b));
+      else
+        acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+    }
     a = _mm512_add_epi8(a, b);
   }
-  __m512i sum = acc[0];
-  for (int i = 1; i < kChains; ++i) sum = _mm512_add_epi32(sum, acc[i]);
-  return _mm512_reduce_add_epi32(sum);
+  __m512i bits = acc[0];
+  for (int i = 1; i < kChains; ++i) bits = _mm512_xor_si512(bits, acc[i]);
+  return _mm512_reduce_add_epi32(bits);
 }
 
 template <class Run>
@@ -71,8 +62,8 @@ void measure(benchmark::State& state, Run run, int64_t macs_per_instruction) {
                          benchmark::Counter::kAvgThreadsRate, benchmark::Counter::OneK::kIs1000);
 }
 
-void BM_vdpbf16ps(benchmark::State& state) { measure(state, run_dpbf16, 32); }
-void BM_vpdpbusd(benchmark::State& state) { measure(state, run_dpbusd, 64); }
+void BM_vdpbf16ps(benchmark::State& state) { measure(state, run<true>, 32); }
+void BM_vpdpbusd(benchmark::State& state) { measure(state, run<false>, 64); }
 
 }  // namespace
 
