@@ -50,20 +50,21 @@ TESSERA_DOT_TARGET __attribute__((noinline)) int run(char a_byte, char b_byte) {
   return _mm512_reduce_add_epi32(bits);
 }
 
-template <class Run>
-void measure(benchmark::State& state, Run run, int64_t macs_per_instruction) {
+template <bool kBf16>
+void measure(benchmark::State& state) {
   if (!has_avx512_bf16()) {
     state.SkipWithError("needs AVX-512 BF16 and VNNI");
     return;
   }
-  for (auto _ : state) benchmark::DoNotOptimize(run(3, 5));
+  for (auto _ : state) benchmark::DoNotOptimize(run<kBf16>(3, 5));
+  const int64_t macs_per_instruction = kBf16 ? 32 : 64;
   state.counters["MAC_per_thread"] =
       benchmark::Counter(static_cast<double>(kRounds * kChains * macs_per_instruction) * state.iterations(),
                          benchmark::Counter::kAvgThreadsRate, benchmark::Counter::OneK::kIs1000);
 }
 
-void BM_vdpbf16ps(benchmark::State& state) { measure(state, run<true>, 32); }
-void BM_vpdpbusd(benchmark::State& state) { measure(state, run<false>, 64); }
+void BM_vdpbf16ps(benchmark::State& state) { measure<true>(state); }
+void BM_vpdpbusd(benchmark::State& state) { measure<false>(state); }
 
 }  // namespace
 
