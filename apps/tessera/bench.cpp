@@ -183,6 +183,7 @@ void run(const BenchFlags& flags) {
 void setup(CLI::App& app) {
   auto flags = std::make_shared<BenchFlags>();
   add_model_flags(app, flags->model);
+  add_decoding_flags(app, flags->model);
   app.add_option("-p,--n-prompt", flags->n_prompt, "Prompt tokens for the pp test (0: skip)")->capture_default_str();
   app.add_option("-n,--n-gen", flags->n_gen, "Generated tokens for the tg test (0: skip)")->capture_default_str();
   app.add_option("-r,--repetitions", flags->repetitions, "Repetitions of each test")->capture_default_str();

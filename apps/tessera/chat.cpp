@@ -148,6 +148,7 @@ void run(const ChatFlags& flags) {
 void setup(CLI::App& app) {
   auto flags = std::make_shared<ChatFlags>();
   add_model_flags(app, flags->model);
+  add_decoding_flags(app, flags->model);
   flags->system_prompt_option =
       app.add_option("--system-prompt", flags->system_prompt, "System prompt to be used for the chat template");
   add_generation_flags(app, flags->generation);

@@ -79,6 +79,7 @@ void run(const GenerateFlags& flags) {
 void setup(CLI::App& app) {
   auto flags = std::make_shared<GenerateFlags>();
   add_model_flags(app, flags->model);
+  add_decoding_flags(app, flags->model);
   app.add_option("-p,--prompt", flags->prompt, "Message to be processed by the model ('-' reads from stdin)")
       ->capture_default_str();
   flags->system_prompt_option =

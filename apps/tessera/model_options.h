@@ -26,6 +26,7 @@ struct ModelFlags {
   std::string model;
   std::string dtype;
   std::string adapter_path;
+  bool int8_activations = false;
 };
 
 // `adapter_flag`: offer --adapter-path (a LoRA adapter folder applied on load).
@@ -38,10 +39,18 @@ inline void add_model_flags(CLI::App& app, ModelFlags& flags, bool adapter_flag 
   }
 }
 
+// For the commands that generate: --int8-activations.
+inline void add_decoding_flags(CLI::App& app, ModelFlags& flags) {
+  app.add_flag("--int8-activations", flags.int8_activations,
+               "Round activations to int8 per group in the products of quantized layers while decoding "
+               "(as llama.cpp does): about twice the batched throughput, at ~1.5% error per product");
+}
+
 // `decoding`: the command generates tokens (lays quantized weights out for it on load).
 inline lm::LoadedModel load_model(const ModelFlags& flags, bool decoding = false) {
   lm::LoadOptions options;
   options.prepare_decoding = decoding;
+  options.int8_activations = flags.int8_activations;
   if (!flags.dtype.empty()) {
     Dtype d = dtype_from_string(flags.dtype);
     if (!is_floating_point(d)) {

@@ -92,7 +92,7 @@ array dequantize(const array& w, const array& scales, const array& biases, int g
 }
 
 array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases, bool transpose,
-                       int group_size, int bits, StreamOrDevice s) {
+                       int group_size, int bits, bool int8_activations, StreamOrDevice s) {
   const int64_t cols = check_packed("quantized_matmul", w, scales, biases, group_size, bits);
   if (w.ndim() != 2) {
     throw std::invalid_argument("[quantized_matmul] The packed weight must be 2-D, got shape " +
@@ -114,7 +114,8 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
   shape.back() = N;
   const Dtype dtype = promote_types(x.dtype(), scales.dtype());
   return array(shape, dtype,
-               std::make_shared<QuantizedMatmul>(to_device(s, "quantized_matmul"), group_size, bits, transpose),
+               std::make_shared<QuantizedMatmul>(to_device(s, "quantized_matmul"), group_size, bits, transpose,
+                                                 int8_activations),
                {x, w, scales, biases});
 }
 

@@ -192,6 +192,10 @@ LoadedModel load(const std::string& path, const LoadOptions& options) {
     apply_adapters(*loaded.model, options.adapter_path);
   }
   if (options.prepare_decoding) loaded.model->prepare_decoding();
+  if (options.int8_activations && loaded.model->set_int8_activations(true) == 0) {
+    throw std::invalid_argument(path + ": int8 activations need a quantized model, and this one has no quantized "
+                                "layers.");
+  }
 
   if (has_tokenizer(dir)) {
     loaded.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_folder(path));

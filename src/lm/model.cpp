@@ -60,6 +60,20 @@ nn::ParameterMap Model::sanitize(nn::ParameterMap weights) const {
 
 void Model::prepare_decoding() { prepare_quantized_matmul(decoding_matrices()); }
 
+int Model::set_int8_activations(bool on) {
+  int layers = 0;
+  for (auto& [name, module] : named_modules()) {
+    if (auto* linear = dynamic_cast<nn::QuantizedLinear*>(module.get())) {
+      linear->set_int8_activations(on);
+      ++layers;
+    } else if (auto* table = dynamic_cast<nn::QuantizedEmbedding*>(module.get())) {
+      table->set_int8_activations(on);
+      ++layers;
+    }
+  }
+  return layers;
+}
+
 std::vector<PackedMatrix> Model::decoding_matrices() {
   std::vector<PackedMatrix> matrices;
   for (auto& [name, module] : named_modules()) {

@@ -46,7 +46,7 @@ std::shared_ptr<QuantizedLinear> QuantizedLinear::from_linear(const Linear& line
 
 array QuantizedLinear::operator()(const array& x) {
   array y = quantized_matmul(x, parameter("weight"), parameter("scales"), parameter("biases"), true, group_size_,
-                             bits_);
+                             bits_, int8_activations_);
   return has_parameter("bias") ? add(y, parameter("bias")) : y;
 }
 
@@ -80,7 +80,8 @@ array QuantizedEmbedding::operator()(const array& ids) {
 }
 
 array QuantizedEmbedding::as_linear(const array& x) {
-  return quantized_matmul(x, parameter("weight"), parameter("scales"), parameter("biases"), true, group_size_, bits_);
+  return quantized_matmul(x, parameter("weight"), parameter("scales"), parameter("biases"), true, group_size_, bits_,
+                          int8_activations_);
 }
 
 PackedMatrix QuantizedEmbedding::packed_matrix() const {

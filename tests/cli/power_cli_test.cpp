@@ -159,3 +159,26 @@ TEST(PowerCli, QuantizedKvCacheFlags) {
   EXPECT_EQ(group.exit_code, 1);
   EXPECT_NE(group.err.find("--kv-group-size"), std::string::npos) << group.err;
 }
+
+// --int8-activations on generate and bench: a quantized model takes it (the demo model's rows of
+// 64 are under 16 groups, so its products stay exact and the text is unchanged); a float model is
+// a one-line error.
+TEST(PowerCli, Int8ActivationsFlag) {
+  TempDir dir;
+  const std::string q4 = (dir.path() / "q4").string();
+  auto converted = run_cli({"convert", "--hf-path", "models/stories260K", "--mlx-path", q4, "-q", "--q-group-size",
+                            "32"});
+  ASSERT_EQ(converted.exit_code, 0) << converted.err;
+  auto exact = run_cli({"generate", "--model", q4, "-p", "Once upon a time", "-m", "30", "--verbose", "false"});
+  auto rounded = run_cli({"generate", "--model", q4, "-p", "Once upon a time", "-m", "30", "--verbose", "false",
+                          "--int8-activations"});
+  ASSERT_EQ(rounded.exit_code, 0) << rounded.err;
+  EXPECT_EQ(rounded.out, exact.out);
+  auto bench = run_cli({"bench", "--model", q4, "-p", "8", "-n", "4", "-r", "1", "--int8-activations"});
+  EXPECT_EQ(bench.exit_code, 0) << bench.err;
+
+  auto float_model = run_cli({"generate", "-p", "x", "--int8-activations"});
+  EXPECT_EQ(float_model.exit_code, 1);
+  EXPECT_NE(float_model.err.find("int8 activations need a quantized model"), std::string::npos) << float_model.err;
+  EXPECT_EQ(tessera::test::count_lines(float_model.err), 1) << float_model.err;
+}

@@ -102,7 +102,7 @@ TEST_F(QuantizedDecode, AgreesWithTheKernelInMlxLayout) {
     cpu::qdecode::write_layout(m, layout);
     const std::vector<float> x = x_row(K, static_cast<uint32_t>(gs + bits)).to_vector<float>();
     std::vector<float> got(N), want(N);
-    cpu::qdecode::gemv(x.data(), 1, m, layout, got.data(), false);
+    cpu::qdecode::gemv(x.data(), 1, m, layout, got.data(), cpu::qdecode::XForm::float32);
     cpu::qint8::gemv(x.data(), 1, m, want.data());
     const std::vector<float> magnitude =
         matmul(abs(array(x, {1, K}, float32)), transpose(abs(dequantized(wt, gs, bits)))).to_vector<float>();
@@ -174,9 +174,9 @@ TEST_F(QuantizedDecode, FourBitRowsOfABatchThroughGemv) {
   for (int64_t M : {2, 5, 9}) {
     const std::vector<float> x = testing::random_array({M, K}, static_cast<uint32_t>(M + 30)).to_vector<float>();
     std::vector<float> batch(M * N), alone(N);
-    cpu::qdecode::gemv(x.data(), M, m, layout, batch.data(), false);
+    cpu::qdecode::gemv(x.data(), M, m, layout, batch.data(), cpu::qdecode::XForm::float32);
     for (int64_t r = 0; r < M; ++r) {
-      cpu::qdecode::gemv(x.data() + r * K, 1, m, layout, alone.data(), false);
+      cpu::qdecode::gemv(x.data() + r * K, 1, m, layout, alone.data(), cpu::qdecode::XForm::float32);
       for (int64_t n = 0; n < N; ++n) ASSERT_EQ(batch[r * N + n], alone[n]) << "M " << M << " row " << r;
     }
   }
@@ -211,9 +211,9 @@ TEST_F(QuantizedDecode, Bf16RowsAreMultipliedExactly) {
                 .to_vector<float>();
         x[K / 3] = 100.0f;
         std::vector<float> got(M * N), alone(N);
-        cpu::qdecode::gemv(x.data(), M, m, layout.bytes, got.data(), true);
+        cpu::qdecode::gemv(x.data(), M, m, layout.bytes, got.data(), cpu::qdecode::XForm::bf16);
         for (int64_t r = 0; r < M; ++r) {
-          cpu::qdecode::gemv(x.data() + r * K, 1, m, layout.bytes, alone.data(), true);
+          cpu::qdecode::gemv(x.data() + r * K, 1, m, layout.bytes, alone.data(), cpu::qdecode::XForm::bf16);
           for (int64_t n = 0; n < N; ++n) {
             double want = 0, magnitude = 0;
             for (int64_t k = 0; k < K; ++k) {

@@ -16,6 +16,8 @@
 #include "tessera/ops.h"
 #include "tessera/random.h"
 
+#include "random_llama.h"
+
 namespace tx = tessera;
 namespace fs = std::filesystem;
 using tx::lm::GenerateOptions;
@@ -55,26 +57,7 @@ const tx::lm::LoadedModel& quantized_demo() {
 
 std::vector<int> prompt() { return demo().tokenizer->encode("Once upon a time, there was a little dog", true); }
 
-// A Llama of a real head size (64, four query heads per key/value head) in `dtype`, so that a
-// bfloat16 one takes the bfloat16 attention and product kernels, with the demo model's
-// tokenizer. Its random weights make the logits nearly flat: any difference between a
-// verification pass and decoding one token at a time shows in the tokens.
-tx::lm::LoadedModel random_model(tx::Dtype dtype) {
-  const nlohmann::json config = {
-      {"model_type", "llama"},       {"hidden_size", 512},       {"intermediate_size", 1024},
-      {"num_attention_heads", 8},    {"num_key_value_heads", 2}, {"num_hidden_layers", 2},
-      {"vocab_size", 512},           {"rms_norm_eps", 1e-5},     {"rope_theta", 10000.0},
-      {"tie_word_embeddings", false}, {"max_position_embeddings", 256}};
-  tx::lm::LoadedModel m = demo();
-  m.model = tx::lm::make_model(config);
-  tx::random::seed(7);
-  tx::nn::ParameterMap weights;
-  for (auto& [name, p] : m.model->parameters())
-    weights.emplace(name, tx::astype(tx::random::normal(p.shape(), tx::float32, 0.0f, 0.02f), dtype));
-  m.model->update(weights);
-  for (auto& [name, p] : m.model->parameters()) p.eval();
-  return m;
-}
+tx::lm::LoadedModel random_model(tx::Dtype dtype) { return tx::test::random_llama(demo(), dtype); }
 
 const tx::lm::LoadedModel& bfloat_model() {
   static tx::lm::LoadedModel loaded = random_model(tx::bfloat16);
@@ -154,14 +137,24 @@ TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
   // What makes the output exact: the logits of a pass over several new tokens equal, bit for bit,
   // those of decoding the same tokens one at a time, for bfloat16, float32 and float16 weights,
   // bfloat16 weights quantized to 4 bits (the decode layout) and 3 bits (dequantized products),
-  // with float and quantized caches.
+  // 4 bits at group size 32 (every matrix in the decode layout) with int8 activations, with float
+  // and quantized caches.
+  struct Case {
+    tx::Dtype dtype;
+    int bits, group_size;
+    bool int8_activations;
+  };
   const std::vector<int> ids = prompt();
   const int n = static_cast<int>(ids.size()), tail = 5;
-  for (auto [dtype, bits] : {std::pair{tx::bfloat16, 0}, {tx::float32, 0}, {tx::float16, 0}, {tx::bfloat16, 4},
-                             {tx::bfloat16, 3}}) {
+  for (auto [dtype, bits, group_size, int8_activations] :
+       {Case{tx::bfloat16, 0, 0, false}, Case{tx::float32, 0, 0, false}, Case{tx::float16, 0, 0, false},
+        Case{tx::bfloat16, 4, 64, false}, Case{tx::bfloat16, 3, 64, false}, Case{tx::bfloat16, 4, 32, true}}) {
     const tx::lm::LoadedModel loaded = random_model(dtype);
     tx::lm::Model& model = *loaded.model;
-    if (bits) tx::nn::quantize(model, 64, bits);
+    if (bits) tx::nn::quantize(model, group_size, bits);
+    if (int8_activations) {
+      ASSERT_GT(model.set_int8_activations(true), 0);
+    }
     for (int kv_bits : {0, 4, 8}) {
       tx::lm::Cache cache = kv_bits ? tx::lm::make_quantized_cache(model, kv_bits, 64) : model.make_cache();
       auto run = [&](int from, int count) {
@@ -176,7 +169,8 @@ TEST(Speculative, AVerificationPassComputesEachPositionAsDecodingDoes) {
       }
       ASSERT_EQ(tx::lm::trim_prompt_cache(cache, tail), tail);
       EXPECT_EQ(run(n - tail, tail), one_by_one)
-          << tx::to_string(dtype) << ", " << bits << "-bit weights, kv bits " << kv_bits;
+          << tx::to_string(dtype) << ", " << bits << "-bit weights, int8 activations " << int8_activations
+          << ", kv bits " << kv_bits;
     }
   }
 }

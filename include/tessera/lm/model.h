@@ -50,6 +50,9 @@ class Model : public nn::Module {
   // The packed matrices that decoding multiplies with: every QuantizedLinear, and a quantized
   // embedding table that is the output head.
   virtual std::vector<PackedMatrix> decoding_matrices();
+  // Sets quantized_matmul's int8_activations on every quantized layer and quantized embedding
+  // table (the output head when tied); returns how many there are.
+  int set_int8_activations(bool on);
 
  protected:
   explicit Model(std::string model_type) : model_type_(std::move(model_type)) {}
@@ -72,6 +75,9 @@ struct LoadOptions {
   std::string adapter_path;
   // Model::prepare_decoding after loading: for generation, not for training or scoring.
   bool prepare_decoding = false;
+  // Model::set_int8_activations(true) after loading; a model without quantized layers is an
+  // error.
+  bool int8_activations = false;
 };
 
 struct LoadedModel {

@@ -35,10 +35,13 @@ class QuantizedLinear : public UnaryModule {
   PackedMatrix packed_matrix() const;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
+  // quantized_matmul's int8_activations for this layer's products (off by default).
+  void set_int8_activations(bool on) { int8_activations_ = on; }
 
  private:
   int group_size_;
   int bits_;
+  bool int8_activations_ = false;
 };
 
 class QuantizedEmbedding : public Embedding {
@@ -55,8 +58,11 @@ class QuantizedEmbedding : public Embedding {
   PackedMatrix packed_matrix() const;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
+  // quantized_matmul's int8_activations for as_linear (off by default).
+  void set_int8_activations(bool on) { int8_activations_ = on; }
 
  private:
+  bool int8_activations_ = false;
   int group_size_;
   int bits_;
 };

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <utility>
@@ -207,13 +208,7 @@ TESSERA_DECODE_TARGET inline void sweep(const std::byte* c, const PreparedX& x, 
   }
 }
 
-// Where a tile reads and writes: rows [m0, m0 + MR) of x and y [M, N].
-struct Rows {
-  const PreparedX* x;
-  int64_t m0;
-  float* y;
-  int64_t N;
-};
+using Rows = PassRows<PreparedX>;
 
 // y of the tile at p (weight rows n, n + 1) for MR rows of x. Every (weight row, x row) pair is
 // computed by the same operations in the same order whatever MR: a row of a batch gets exactly
@@ -251,26 +246,21 @@ TESSERA_DECODE_TARGET void tile(const Geometry& geo, ScaleType st, int64_t gs, c
     for (int r = 0; r < kTileRows; ++r) rows.y[(rows.m0 + m) * rows.N + n + r] = _mm512_reduce_add_ps(acc[m][r]);
 }
 
-template <int BITS, int MR>
-void run_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, const Rows& rows) {
-  static_assert(MR <= 2 * kSweepRows);
-  streaming_for(w.rows / kTileRows, 1, [&](int64_t t0, int64_t t1) {
-    prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
-    for (int64_t t = t0; t < t1; ++t)
-      tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, rows);
-  });
-}
-
-template <int BITS, int... MR>
-void run_passes(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-                std::integer_sequence<int, MR...>) {
+template <int BITS>
+void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
   const Geometry geo(w);
   const PreparedX px = prepare_x<BITS>(x, M, w, geo);
-  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
-    const Rows rows{&px, m0, y, w.rows};
-    const int64_t mr = std::min(kMaxRows, M - m0);
-    ((mr == MR + 1 ? run_tiles<BITS, MR + 1>(geo, w, layout, rows) : void()), ...);
-  }
+  for_each_pass(M, [&](auto rows, int64_t m0) {
+    constexpr int MR = decltype(rows)::value;
+    static_assert(MR <= 2 * kSweepRows);
+    const Rows r{&px, m0, y, w.rows};
+    stream_tiles(
+        geo, w, layout, false,
+        [&](int64_t t) {
+          tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, r);
+        },
+        [](int64_t, int64_t) {});
+  });
 }
 
 }  // namespace
@@ -284,7 +274,10 @@ bool supports(const QuantizedMatrix& w) {
          w.cols > 0 && w.cols % (w.group_size * kStepGroups) == 0;
 }
 
-int64_t max_rows(const QuantizedMatrix& w, bool bf16_x) { return w.bits == 4 && bf16_x && bf16_form() ? 32 : 16; }
+int64_t max_rows(const QuantizedMatrix& w, XForm form) {
+  if (form == XForm::int8) return std::numeric_limits<int64_t>::max();
+  return w.bits == 4 && form == XForm::bf16 && bf16_form() ? 32 : 16;
+}
 
 size_t layout_bytes(const QuantizedMatrix& w) {
   return static_cast<size_t>(w.rows / kTileRows) * static_cast<size_t>(Geometry(w).tile_bytes);
@@ -314,11 +307,12 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   });
 }
 
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, bool bf16_x) {
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form) {
   if (M <= 0) return;
-  if (w.bits == 4 && bf16_x && bf16_form()) return gemv_bf16(x, M, w, layout, y);
-  if (w.bits == 4) return run_passes<4>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
-  run_passes<8>(x, M, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
+  if (form == XForm::int8) return gemv_int8(x, M, w, layout, y);
+  if (w.bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x, M, w, layout, y);
+  if (w.bits == 4) return run<4>(x, M, w, layout, y);
+  run<8>(x, M, w, layout, y);
 }
 
 namespace detail {

@@ -17,11 +17,12 @@
 // (in their stored float type), then chunks j = 0 .. dwords per group - 1, each as one 64-byte
 // vector per row whose 32-bit lane l is the dword j of group l of that row.
 //
-// Two forms of x. At 4 bits, bfloat16 x (the activations of bf16 models) is multiplied exactly in
+// Forms of x. At 4 bits, bfloat16 x (the activations of bf16 models) is multiplied exactly in
 // bfloat16 (quantized_decode_bf16.cpp), on CPUs with AVX-512 BF16. Otherwise x is rounded per block of
 // 32 elements to coarse + fine int8 terms, as the kernel in MLX's layout does (quantized_int8.h),
-// so the products agree with it to float rounding. Either way a row of a batch gets exactly the
-// product of that row alone.
+// so the products agree with it to float rounding. Asked for, x is rounded to one int8 term
+// (quantized_decode_int8.cpp). Each way a row of a batch gets exactly the product of that row
+// alone.
 #pragma once
 
 #include <cstddef>
@@ -44,20 +45,26 @@ size_t layout_bytes(const QuantizedMatrix& w);
 // biases, on all threads.
 void write_layout(const QuantizedMatrix& w, std::byte* layout);
 
+// How x is multiplied. float32: rounded per block of 32 to two int8 terms, within float
+// rounding of the float product. bf16: x holds bfloat16 values (the caller's x was bfloat16),
+// which at 4 bits the bf16 form takes exactly. int8: rounded to one int8 term on a scale per group
+// (quantized_decode_int8.cpp), an rms error of ~1.5 % of a product for about half the arithmetic.
+enum class XForm { float32, bf16, int8 };
+
 // Rows of x that one pass over the layout multiplies: each chunk of weights loaded serves them
 // all. gemv takes more in several passes.
 constexpr int64_t kMaxRows = 8;
 
 // Most rows of x for which quantized_matmul takes w's decode layout (from there dequantizing into
-// a GEMM is as fast, bench/quantized_bench): 16, or 32 for 4-bit weights and bfloat16 x where
-// the bf16 form runs, whose passes of 8 rows keep their speed (2048 x 2048: 16 rows in 222 us, 24
-// rows 449 us through the GEMM).
-int64_t max_rows(const QuantizedMatrix& w, bool bf16_x);
+// a GEMM is as fast, bench/quantized_bench): 16, or 32 for 4-bit weights in the bf16 form, whose
+// passes of 8 rows keep their speed (2048 x 2048: 16 rows in 222 us, 24 rows 449 us through the
+// GEMM). Any number in the int8 form: its rows must each get what they get alone, prefill
+// included, and its passes outrun the bf16 GEMM (1B 4-bit pp512: 389-395 -> 499 t/s).
+int64_t max_rows(const QuantizedMatrix& w, XForm form);
 
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape,
 // bits, group size and scale type; its pointers are not read). x and y are contiguous float32;
-// bf16_x says that x holds bfloat16 values (the caller's x was bfloat16), which at 4 bits the
-// bf16 form takes exactly. Each row of y is exactly what that row of x alone gives.
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, bool bf16_x);
+// `form` says how x is taken (XForm). Each row of y is exactly what that row of x alone gives.
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form);
 
 }  // namespace tessera::cpu::qdecode

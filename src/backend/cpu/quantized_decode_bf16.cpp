@@ -14,11 +14,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-#include <algorithm>
-#include <utility>
-
 #include "backend/cpu/quantized_int8_layout.h"
-#include "backend/cpu/streaming_for.h"
 
 #define TESSERA_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16")))
 
@@ -114,12 +110,7 @@ TESSERA_BF16 inline __m512bh unpack(__m512i v) {
 constexpr int kSweepRows = 4;
 static_assert(kMaxRows <= 2 * kSweepRows, "tile() sweeps a pass at most twice");
 
-struct Rows {
-  const PreparedX* x;
-  int64_t m0;
-  float* y;
-  int64_t N;
-};
+using Rows = PassRows<PreparedX>;
 
 // The step's sums (chunks from c) for rows [m0, m0 + MR) of x. Each (weight row, x row) pair
 // accumulates its dot products in two chains, even and odd chunks, so that at MR = 4 sixteen
@@ -235,8 +226,6 @@ TESSERA_BF16 void tile(const Geometry& geo, ScaleType st, const std::byte* p, in
 // rows' x of a step (2 KiB each at group size 64) stays in L1 for all of them: tile after tile,
 // the whole of x came from L2. 8 rows of x, huge pages: 2048 x 8192 259 -> 335 GMAC/s. Where x
 // fits, the tiles' interleaved streams cost more than they save (128256 x 2048: 304 -> 214).
-constexpr int64_t kBlockTiles = 4;
-constexpr int64_t kL1Bytes = 32 << 10;
 
 bool blocked(int MR, const QuantizedMatrix& w) {
   return MR > 1 && MR * w.cols * static_cast<int64_t>(sizeof(uint16_t)) > kL1Bytes;
@@ -259,30 +248,6 @@ TESSERA_BF16 void tile_block(const Geometry& geo, ScaleType st, const std::byte*
   for (int64_t t = 0; t < count; ++t) store_tile<MR>(acc[t], (t0 + t) * kTileRows, rows);
 }
 
-template <int MR>
-void run_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, const Rows& rows) {
-  const bool block = blocked(MR, w);
-  streaming_for(w.rows / kTileRows, block ? kBlockTiles : 1, [&](int64_t t0, int64_t t1) {
-    if (block) {
-      for (int64_t t = t0; t < t1; t += kBlockTiles)
-        tile_block<MR>(geo, w.scale_type, layout, t, std::min(kBlockTiles, t1 - t), rows);
-      return;
-    }
-    prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
-    for (int64_t t = t0; t < t1; ++t) tile<MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, rows);
-  });
-}
-
-template <int... MR>
-void run_passes(const PreparedX& px, int64_t M, const Geometry& geo, const QuantizedMatrix& w,
-                const std::byte* layout, float* y, std::integer_sequence<int, MR...>) {
-  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
-    const Rows rows{&px, m0, y, w.rows};
-    const int64_t mr = std::min<int64_t>(kMaxRows, M - m0);
-    ((mr == MR + 1 ? run_tiles<MR + 1>(geo, w, layout, rows) : void()), ...);
-  }
-}
-
 }  // namespace
 
 bool bf16_form() {
@@ -293,7 +258,14 @@ bool bf16_form() {
 void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
   const Geometry geo(w);
   const PreparedX px = prepare_x(x, M, w, geo);
-  run_passes(px, M, geo, w, layout, y, std::make_integer_sequence<int, kMaxRows>());
+  for_each_pass(M, [&](auto rows, int64_t m0) {
+    constexpr int MR = decltype(rows)::value;
+    const Rows r{&px, m0, y, w.rows};
+    stream_tiles(
+        geo, w, layout, blocked(MR, w),
+        [&](int64_t t) { tile<MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, r); },
+        [&](int64_t t, int64_t count) { tile_block<MR>(geo, w.scale_type, layout, t, count, r); });
+  });
 }
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -5,11 +5,15 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include "backend/cpu/quantized.h"
 #include "backend/cpu/quantized_decode.h"
+#include "backend/cpu/streaming_for.h"
 
 #define TESSERA_DECODE_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
@@ -62,10 +66,59 @@ inline void prefetch_head(const std::byte* begin, int64_t bytes) {
   for (int64_t o = 0; o < head; o += 64) _mm_prefetch(reinterpret_cast<const char*>(begin + o), _MM_HINT_T0);
 }
 
+// Where a pass reads and writes: rows [m0, m0 + MR) of x, prepared by a form (its PreparedX), and
+// of y [M, N].
+template <class PreparedX>
+struct PassRows {
+  const PreparedX* x;
+  int64_t m0;
+  float* y;
+  int64_t N;
+};
+
+// Where several rows' x of the whole product outgrows L1, tiles go through their steps together,
+// kBlockTiles at a time, so that the rows' x of one step stays in L1 for all of them.
+constexpr int64_t kBlockTiles = 4;
+constexpr int64_t kL1Bytes = 32 << 10;
+
+// Hands w's tiles to the threads, each a contiguous range taken front to back (streaming_for):
+// one at a time to tile(t), after requesting the head of the range, or kBlockTiles at a time to
+// block(t, count) where `blocked`.
+template <class Tile, class Block>
+void stream_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, bool blocked,
+                  const Tile& tile, const Block& block) {
+  streaming_for(w.rows / kTileRows, blocked ? kBlockTiles : 1, [&](int64_t t0, int64_t t1) {
+    if (blocked) {
+      for (int64_t t = t0; t < t1; t += kBlockTiles) block(t, std::min(kBlockTiles, t1 - t));
+      return;
+    }
+    prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
+    for (int64_t t = t0; t < t1; ++t) tile(t);
+  });
+}
+
+// Calls pass(rows, m0) for the M rows of x in passes of up to kMaxRows from m0, `rows` an
+// std::integral_constant so that each pass size runs its own kernel.
+template <class Pass, int... MR>
+void for_each_pass(int64_t M, const Pass& pass, std::integer_sequence<int, MR...>) {
+  for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
+    const int64_t rows = std::min(kMaxRows, M - m0);
+    ((rows == MR + 1 ? pass(std::integral_constant<int, MR + 1>(), m0) : void()), ...);
+  }
+}
+
+template <class Pass>
+void for_each_pass(int64_t M, const Pass& pass) {
+  for_each_pass(M, pass, std::make_integer_sequence<int, kMaxRows>());
+}
+
 // Whether this CPU multiplies bfloat16 values (AVX-512 BF16).
 bool bf16_form();
 
 // gemv with 4-bit weights and bfloat16 x, see quantized_decode_bf16.cpp.
 void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y);
+
+// gemv with x rounded to one int8 term per element, see quantized_decode_int8.cpp.
+void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y);
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -206,7 +206,8 @@ void Dequantize::eval_cpu(const std::vector<array>& inputs, array& out) {
 
 bool QuantizedMatmul::is_equivalent(const Primitive& other) const {
   const auto* o = dynamic_cast<const QuantizedMatmul*>(&other);
-  return o && o->group_size_ == group_size_ && o->bits_ == bits_ && o->transpose_ == transpose_;
+  return o && o->group_size_ == group_size_ && o->bits_ == bits_ && o->transpose_ == transpose_ &&
+         o->int8_activations_ == int8_activations_;
 }
 
 void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
@@ -232,11 +233,13 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
                               : x.dtype() == float16 ? cpu::InputType::float16
                                                      : cpu::InputType::float32;
-  const bool bf16_x = x.dtype() == bfloat16;
-  const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, bf16_x);
+  const auto form = int8_activations_        ? cpu::qdecode::XForm::int8
+                    : x.dtype() == bfloat16 ? cpu::qdecode::XForm::bf16
+                                            : cpu::qdecode::XForm::float32;
+  const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, form);
   const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
   if (layout) {
-    cpu::qdecode::gemv(xf, M, w.matrix, layout, y, bf16_x);
+    cpu::qdecode::gemv(xf, M, w.matrix, layout, y, form);
   } else if (transpose_) {
     cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
   } else {
@@ -266,7 +269,7 @@ std::vector<array> QuantizedMatmul::vjp(const std::vector<array>& primals, const
   };
   for (int arg : argnums) {
     if (arg == 0) {
-      array dx = quantized_matmul(g, w, scales, primals[3], !transpose_, group_size_, bits_, device());
+      array dx = quantized_matmul(g, w, scales, primals[3], !transpose_, group_size_, bits_, false, device());
       grads.push_back(astype(dx, x.dtype()));
     } else if (arg == 1) {
       grads.push_back(zeros_like(w));

@@ -40,8 +40,12 @@ void prepare_decode_layouts(const std::vector<PackedMatrix>& matrices);
 // (x, packed, scales, biases) -> x · W^T (transpose) or x · W.
 class QuantizedMatmul : public UnaryPrimitive {
  public:
-  QuantizedMatmul(Device d, int group_size, int bits, bool transpose)
-      : UnaryPrimitive(d), group_size_(group_size), bits_(bits), transpose_(transpose) {}
+  QuantizedMatmul(Device d, int group_size, int bits, bool transpose, bool int8_activations)
+      : UnaryPrimitive(d),
+        group_size_(group_size),
+        bits_(bits),
+        transpose_(transpose),
+        int8_activations_(int8_activations) {}
   void eval_cpu(const std::vector<array>& inputs, array& out) override;
   std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                          const std::vector<int>& argnums, const std::vector<array>& outputs) override;
@@ -52,6 +56,7 @@ class QuantizedMatmul : public UnaryPrimitive {
   int group_size_;
   int bits_;
   bool transpose_;
+  bool int8_activations_;
 };
 
 // (packed, scales, biases, indices) -> the dequantized rows picked by indices.
