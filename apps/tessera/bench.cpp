@@ -129,7 +129,8 @@ void run(const BenchFlags& flags) {
   const double tg_fraction = lm::mean(fractions);
   const auto [low, high] = std::minmax_element(r.tg_bandwidth.begin(), r.tg_bandwidth.end());
   const double bandwidth = r.tg_bandwidth.empty() ? 0.0 : *high;
-  const std::string dtype = dtype_or_bits(loaded);
+  // " a8": the quantized layers' activations rounded to int8 (--int8-activations).
+  const std::string dtype = dtype_or_bits(loaded) + (flags.model.int8_activations ? " a8" : "");
   const std::string name = model_name(flags.model.model);
   if (flags.json) {
     nlohmann::ordered_json out = {{"model", name},

@@ -176,6 +176,7 @@ TEST(PowerCli, Int8ActivationsFlag) {
   EXPECT_EQ(rounded.out, exact.out);
   auto bench = run_cli({"bench", "--model", q4, "-p", "8", "-n", "4", "-r", "1", "--int8-activations"});
   EXPECT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_NE(bench.out.find("| 4bit a8 "), std::string::npos) << bench.out;
 
   auto float_model = run_cli({"generate", "-p", "x", "--int8-activations"});
   EXPECT_EQ(float_model.exit_code, 1);
