@@ -3,11 +3,13 @@
 #  1. time to first token after a 2,000-token prefix, from a prompt cache file vs a full prefill;
 #  2. speculative decoding: draft acceptance rate and speed-up over plain decoding, with the
 #     model as its own draft (the upper bound) and with its 4-bit copy as the draft;
-#  3. batched generation: decode throughput of 8 prompts at batch 8 vs batch 1;
+#  3. batched generation: decode throughput of 8 prompts at batch 8 vs batch 1 (with
+#     --int8-activations, a quantized model's activations rounded to int8 in both);
 #  4. the quantized KV cache: prompt and decoding speed and peak memory after the same prefix,
 #     with the cache in floating point, 8 and 4 bits.
 #
 #   bench/power_bench.sh [--model DIR] [--q4 DIR] [-n GEN_TOKENS] [--prefix-tokens N] [--skip SECTIONS]
+#                        [--int8-activations]
 #
 # BUILD_DIR (default build) holds the built `tessera`. The model defaults to the demo model;
 # its 4-bit copy (--q4) is made with `tessera convert -q` into a scratch folder unless given.
@@ -21,6 +23,7 @@ n_gen=200
 prefix_tokens=2000
 q4=""
 skip=""
+batch_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model=$2; shift 2 ;;
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --prefix-tokens) prefix_tokens=$2; shift 2 ;;
     --q4) q4=$2; shift 2 ;;
     --skip) skip=$2; shift 2 ;;
+    --int8-activations) batch_flags+=(--int8-activations); shift ;;
     *) echo "unknown argument: $1" >&2; exit 1 ;;
   esac
 done
@@ -108,7 +112,7 @@ for p in "Once upon a time" "The cat" "Lily had a red ball. She" "Tom and his mo
 done > "$work/prompts.txt"
 for b in 1 8; do
   out=$("$exe" generate --model "$model" --prompts-file "$work/prompts.txt" -m "$n_gen" --batch-size "$b" \
-    --ignore-chat-template)
+    --ignore-chat-template "${batch_flags[@]}")
   tps=$(generation_tps <<< "$out")
   echo "batch $b: $tps tokens/s"
   eval "batch_$b=$tps"
