@@ -39,7 +39,7 @@ inline void add_model_flags(CLI::App& app, ModelFlags& flags, bool adapter_flag 
   }
 }
 
-// For the commands that generate: --int8-activations.
+// For the commands that generate, and perplexity (to measure what it costs): --int8-activations.
 inline void add_decoding_flags(CLI::App& app, ModelFlags& flags) {
   app.add_flag("--int8-activations", flags.int8_activations,
                "Round activations to int8 per group in the products of quantized layers while decoding "

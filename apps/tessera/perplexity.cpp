@@ -101,6 +101,7 @@ void run(const PerplexityFlags& flags) {
 void setup(CLI::App& app) {
   auto flags = std::make_shared<PerplexityFlags>();
   add_model_flags(app, flags->model);
+  add_decoding_flags(app, flags->model);
   app.add_option("--data", flags->data, "A text file to evaluate on")->required();
   app.add_option("--sequence-length", flags->sequence_length, "Tokens per evaluated sequence")->capture_default_str();
   app.add_option("--batch-size", flags->batch_size, "Sequences per forward pass")->capture_default_str();

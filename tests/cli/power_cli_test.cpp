@@ -160,7 +160,7 @@ TEST(PowerCli, QuantizedKvCacheFlags) {
   EXPECT_NE(group.err.find("--kv-group-size"), std::string::npos) << group.err;
 }
 
-// --int8-activations on generate and bench: a quantized model takes it (the demo model's rows of
+// --int8-activations on generate, bench and perplexity: a quantized model takes it (the demo model's rows of
 // 64 are under 16 groups, so its products stay exact and the text is unchanged); a float model is
 // a one-line error.
 TEST(PowerCli, Int8ActivationsFlag) {
@@ -177,6 +177,9 @@ TEST(PowerCli, Int8ActivationsFlag) {
   auto bench = run_cli({"bench", "--model", q4, "-p", "8", "-n", "4", "-r", "1", "--int8-activations"});
   EXPECT_EQ(bench.exit_code, 0) << bench.err;
   EXPECT_NE(bench.out.find("| 4bit a8 "), std::string::npos) << bench.out;
+  auto ppl = run_cli({"perplexity", "--model", q4, "--data", "bench/data/stories.txt", "--sequence-length", "64",
+                      "--int8-activations"});
+  EXPECT_EQ(ppl.exit_code, 0) << ppl.err;
 
   auto float_model = run_cli({"generate", "-p", "x", "--int8-activations"});
   EXPECT_EQ(float_model.exit_code, 1);
