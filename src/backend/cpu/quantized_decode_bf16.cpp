@@ -177,13 +177,17 @@ TESSERA_BF16 inline void scale_step(const std::byte* p, const Geometry& geo, Sca
 }
 
 // acc += step s of the tile at p (p at the step) for rows [m0, m0 + MR) of x, prefetching
-// `prefetch` bytes ahead.
+// `prefetch` bytes ahead into L1 and, unless 0, the step `l2_ahead` bytes ahead into L2.
 template <int MR>
 TESSERA_BF16 inline void add_step(const std::byte* p, int64_t s, const Geometry& geo, ScaleType st, const Rows& rows,
-                                  const float* const* sums, int64_t prefetch, __m512 (*acc)[kTileRows]) {
+                                  const float* const* sums, int64_t prefetch, int64_t l2_ahead,
+                                  __m512 (*acc)[kTileRows]) {
   const PreparedX& x = *rows.x;
   for (int64_t o = 0; o < kTileRows * geo.param_bytes; o += 64)
     _mm_prefetch(reinterpret_cast<const char*>(p + o + prefetch), _MM_HINT_T0);
+  if (l2_ahead)
+    for (int64_t o = 0; o < geo.step_bytes; o += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(p + o + l2_ahead), _MM_HINT_T1);
   const std::byte* c = p + kTileRows * geo.param_bytes;
   __m512 step[kTileRows][kSweepRows];
   if constexpr (MR <= kSweepRows) {
@@ -218,7 +222,8 @@ TESSERA_BF16 void tile(const Geometry& geo, ScaleType st, const std::byte* p, in
   __m512 acc[MR][kTileRows];
   for (auto& row : acc)
     for (auto& v : row) v = _mm512_setzero_ps();
-  for (int64_t s = 0; s < geo.steps; ++s, p += geo.step_bytes) add_step<MR>(p, s, geo, st, rows, sums.at, kPrefetchBytes, acc);
+  for (int64_t s = 0; s < geo.steps; ++s, p += geo.step_bytes)
+    add_step<MR>(p, s, geo, st, rows, sums.at, kPrefetchBytes, 0, acc);
   store_tile<MR>(acc, n, rows);
 }
 
@@ -244,6 +249,7 @@ TESSERA_BF16 void tile_block(const Geometry& geo, ScaleType st, const std::byte*
   for (int64_t s = 0; s < geo.steps; ++s)
     for (int64_t t = 0; t < count; ++t)
       add_step<MR>(layout + (t0 + t) * geo.tile_bytes + s * geo.step_bytes, s, geo, st, rows, sums.at, geo.step_bytes,
+                   kBlockTiles * geo.tile_bytes,
                    acc[t]);
   for (int64_t t = 0; t < count; ++t) store_tile<MR>(acc[t], (t0 + t) * kTileRows, rows);
 }
