@@ -42,8 +42,8 @@ inline void add_model_flags(CLI::App& app, ModelFlags& flags, bool adapter_flag 
 // For the commands that generate, and perplexity (to measure what it costs): --int8-activations.
 inline void add_decoding_flags(CLI::App& app, ModelFlags& flags) {
   app.add_flag("--int8-activations", flags.int8_activations,
-               "Round activations to int8 per group in the products of quantized layers while decoding "
-               "(as llama.cpp does): about twice the batched throughput, at ~1.5% error per product");
+               "Round activations to int8 per group in the products of quantized layers (as llama.cpp "
+               "does): faster prompts and batches, at ~1-2% error per product");
 }
 
 // `decoding`: the command generates tokens (lays quantized weights out for it on load).
