@@ -2,8 +2,8 @@
 // 128 + q (the nibble under a fixed exponent, one bitwise operation) and multiplied with x
 // exactly by vdpbf16ps; the 128 is folded into the bias term. x needs no rounding, and since
 // lane l of every load holds group l, each lane sums a whole step's group before one scale and
-// bias FMA: per 128 weights and row of x four dot products. The int8 form (quantized_decode.cpp)
-// needs eight there, two int8 terms for each weight. The 113 matrices of one token of a 1B 4-bit
+// bias FMA: per 128 weights and row of x four dot products. The two-term form
+// (quantized_decode.cpp) needs eight there, two int8 terms for each weight. The 113 matrices of one token of a 1B 4-bit
 // model at 8 rows of x, from DRAM: 208 t/s in MLX's layout in the same form (what batches took
 // before), 220 here, 233 with tile blocks (below).
 //
