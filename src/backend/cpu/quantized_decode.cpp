@@ -247,19 +247,20 @@ TESSERA_DECODE_TARGET void tile(const Geometry& geo, ScaleType st, int64_t gs, c
 }
 
 template <int BITS>
-void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
+void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+         uint16_t* y_bf16) {
   const Geometry geo(w);
   const PreparedX px = prepare_x<BITS>(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
     static_assert(MR <= 2 * kSweepRows);
-    const Rows r{&px, m0, y, w.rows};
+    const Rows r{&px, m0, y, w.rows, y_bf16};
     stream_tiles(
         geo, w, layout, false,
         [&](int64_t t) {
           tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, r);
         },
-        [](int64_t, int64_t) {});
+        [](int64_t, int64_t) {}, [&](int64_t t0, int64_t t1) { finish_tiles(r, MR, t0, t1); });
   });
 }
 
@@ -307,12 +308,13 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   });
 }
 
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form) {
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
+          uint16_t* y_bf16) {
   if (M <= 0) return;
-  if (form == XForm::int8) return gemv_int8(x, M, w, layout, y);
-  if (w.bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x, M, w, layout, y);
-  if (w.bits == 4) return run<4>(x, M, w, layout, y);
-  run<8>(x, M, w, layout, y);
+  if (form == XForm::int8) return gemv_int8(x, M, w, layout, y, y_bf16);
+  if (w.bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x, M, w, layout, y, y_bf16);
+  if (w.bits == 4) return run<4>(x, M, w, layout, y, y_bf16);
+  run<8>(x, M, w, layout, y, y_bf16);
 }
 
 namespace detail {

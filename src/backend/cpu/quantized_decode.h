@@ -65,6 +65,8 @@ int64_t max_rows(const QuantizedMatrix& w, XForm form);
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape,
 // bits, group size and scale type; its pointers are not read). x and y are contiguous float32;
 // `form` says how x is taken (XForm). Each row of y is exactly what that row of x alone gives.
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form);
+// Where y_bf16 is given, y is also written there in bfloat16 (rounded as f32_to_bf16 rounds).
+void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
+          uint16_t* y_bf16 = nullptr);
 
 }  // namespace tessera::cpu::qdecode

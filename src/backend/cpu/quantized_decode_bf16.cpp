@@ -261,16 +261,18 @@ bool bf16_form() {
   return cpu;
 }
 
-void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
+void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+               uint16_t* y_bf16) {
   const Geometry geo(w);
   const PreparedX px = prepare_x(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
-    const Rows r{&px, m0, y, w.rows};
+    const Rows r{&px, m0, y, w.rows, y_bf16};
     stream_tiles(
         geo, w, layout, blocked(MR, w),
         [&](int64_t t) { tile<MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, r); },
-        [&](int64_t t, int64_t count) { tile_block<MR>(geo, w.scale_type, layout, t, count, r); });
+        [&](int64_t t, int64_t count) { tile_block<MR>(geo, w.scale_type, layout, t, count, r); },
+        [&](int64_t t0, int64_t t1) { finish_tiles(r, MR, t0, t1); });
   });
 }
 

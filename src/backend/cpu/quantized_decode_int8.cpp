@@ -218,24 +218,27 @@ TESSERA_DECODE_TARGET void tile_block(const Geometry& geo, ScaleType st, const s
 }
 
 template <int BITS>
-void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
+void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+         uint16_t* y_bf16) {
   const Geometry geo(w);
   const PreparedX px = prepare_x<BITS>(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
-    const Rows r{&px, m0, y, w.rows};
+    const Rows r{&px, m0, y, w.rows, y_bf16};
     stream_tiles(
         geo, w, layout, MR * w.cols > kL1Bytes,
         [&](int64_t t) { tile<BITS, MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, r); },
-        [&](int64_t t, int64_t count) { tile_block<BITS, MR>(geo, w.scale_type, layout, t, count, r); });
+        [&](int64_t t, int64_t count) { tile_block<BITS, MR>(geo, w.scale_type, layout, t, count, r); },
+        [&](int64_t t0, int64_t t1) { finish_tiles(r, MR, t0, t1); });
   });
 }
 
 }  // namespace
 
-void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y) {
-  if (w.bits == 4) return run<4>(x, M, w, layout, y);
-  run<8>(x, M, w, layout, y);
+void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+               uint16_t* y_bf16) {
+  if (w.bits == 4) return run<4>(x, M, w, layout, y, y_bf16);
+  run<8>(x, M, w, layout, y, y_bf16);
 }
 
 }  // namespace tessera::cpu::qdecode::detail

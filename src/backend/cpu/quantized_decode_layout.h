@@ -13,6 +13,7 @@
 
 #include "backend/cpu/quantized.h"
 #include "backend/cpu/quantized_decode.h"
+#include "backend/cpu/simd_convert.h"
 #include "backend/cpu/streaming_for.h"
 
 #define TESSERA_DECODE_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
@@ -67,14 +68,25 @@ inline void prefetch_head(const std::byte* begin, int64_t bytes) {
 }
 
 // Where a pass reads and writes: rows [m0, m0 + MR) of x, prepared by a form (its PreparedX), and
-// of y [M, N].
+// of y [M, N]; where y_bf16 is given, y's rows also go there in bfloat16.
 template <class PreparedX>
 struct PassRows {
   const PreparedX* x;
   int64_t m0;
   float* y;
   int64_t N;
+  uint16_t* y_bf16;
 };
+
+// After tiles [t0, t1) of a pass of `rows` rows: their columns of y in bfloat16 where asked for,
+// by the thread that computed them, while they are in its cache (a pass of its own over the
+// outputs took 0.6 ms of a 22 ms step of 8 sequences of a 1B model).
+template <class Rows>
+void finish_tiles(const Rows& r, int64_t rows, int64_t t0, int64_t t1) {
+  if (!r.y_bf16) return;
+  for (int64_t m = r.m0; m < r.m0 + rows; ++m)
+    f32_to_bf16(r.y + m * r.N + t0 * kTileRows, r.y_bf16 + m * r.N + t0 * kTileRows, (t1 - t0) * kTileRows);
+}
 
 // Where several rows' x of the whole product outgrows L1, tiles go through their steps together,
 // kBlockTiles at a time, so that the rows' x of one step stays in L1 for all of them.
@@ -83,17 +95,18 @@ constexpr int64_t kL1Bytes = 32 << 10;
 
 // Hands w's tiles to the threads, each a contiguous range taken front to back (streaming_for):
 // one at a time to tile(t), after requesting the head of the range, or kBlockTiles at a time to
-// block(t, count) where `blocked`.
-template <class Tile, class Block>
+// block(t, count) where `blocked`; then done(t0, t1) for each range finished.
+template <class Tile, class Block, class Done>
 void stream_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, bool blocked,
-                  const Tile& tile, const Block& block) {
+                  const Tile& tile, const Block& block, const Done& done) {
   streaming_for(w.rows / kTileRows, blocked ? kBlockTiles : 1, [&](int64_t t0, int64_t t1) {
     if (blocked) {
       for (int64_t t = t0; t < t1; t += kBlockTiles) block(t, std::min(kBlockTiles, t1 - t));
-      return;
+    } else {
+      prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
+      for (int64_t t = t0; t < t1; ++t) tile(t);
     }
-    prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
-    for (int64_t t = t0; t < t1; ++t) tile(t);
+    done(t0, t1);
   });
 }
 
@@ -116,9 +129,11 @@ void for_each_pass(int64_t M, const Pass& pass) {
 bool bf16_form();
 
 // gemv with 4-bit weights and bfloat16 x, see quantized_decode_bf16.cpp.
-void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y);
+void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+               uint16_t* y_bf16);
 
 // gemv with x rounded to one int8 term per element, see quantized_decode_int8.cpp.
-void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y);
+void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+               uint16_t* y_bf16);
 
 }  // namespace tessera::cpu::qdecode::detail

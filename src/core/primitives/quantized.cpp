@@ -238,6 +238,10 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
                                             : cpu::qdecode::XForm::float32;
   const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, form);
   const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
+  if (layout && out.dtype() == bfloat16) {
+    cpu::qdecode::gemv(xf, M, w.matrix, layout, y, form, static_cast<uint16_t*>(out.data<void>()));
+    return;
+  }
   if (layout) {
     cpu::qdecode::gemv(xf, M, w.matrix, layout, y, form);
   } else if (transpose_) {
