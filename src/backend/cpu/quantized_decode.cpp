@@ -308,13 +308,13 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   });
 }
 
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
+void gemv(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
           uint16_t* y_bf16) {
   if (M <= 0) return;
   if (form == XForm::int8) return gemv_int8(x, M, w, layout, y, y_bf16);
-  if (w.bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x, M, w, layout, y, y_bf16);
-  if (w.bits == 4) return run<4>(x, M, w, layout, y, y_bf16);
-  run<8>(x, M, w, layout, y, y_bf16);
+  if (w.bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x.f32, M, w, layout, y, y_bf16);
+  if (w.bits == 4) return run<4>(x.f32, M, w, layout, y, y_bf16);
+  run<8>(x.f32, M, w, layout, y, y_bf16);
 }
 
 namespace detail {

@@ -62,11 +62,25 @@ constexpr int64_t kMaxRows = 8;
 // included, and its passes outrun the bf16 GEMM (1B 4-bit pp512: 389-395 -> 499 t/s).
 int64_t max_rows(const QuantizedMatrix& w, XForm form);
 
+// x for gemv: contiguous float32, or in the int8 form also bfloat16 read as it is (no float32 copy
+// first).
+struct Input {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+  Input(const float* x) : f32(x) {}  // implicit: float32 x is the common case
+  static Input bfloat16(const uint16_t* x) {
+    Input in(nullptr);
+    in.bf16 = x;
+    return in;
+  }
+};
+
 // y [M, w.rows] = x [M, w.cols] · dequantize(w)^T from w's decode layout (w supplies the shape,
-// bits, group size and scale type; its pointers are not read). x and y are contiguous float32;
-// `form` says how x is taken (XForm). Each row of y is exactly what that row of x alone gives.
-// Where y_bf16 is given, y is also written there in bfloat16 (rounded as f32_to_bf16 rounds).
-void gemv(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
+// bits, group size and scale type; its pointers are not read). x is contiguous (float32 unless the
+// form is int8); y contiguous float32; `form` says how x is taken (XForm). Each row of y is exactly
+// what that row of x alone gives. Where y_bf16 is given, y is also written there in bfloat16
+// (rounded as f32_to_bf16 rounds).
+void gemv(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
           uint16_t* y_bf16 = nullptr);
 
 }  // namespace tessera::cpu::qdecode

@@ -39,17 +39,24 @@ TESSERA_DECODE_TARGET inline void round_terms(__m512 t, uint32_t (&dwords)[4]) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(dwords), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(t)));
 }
 
+// 16 elements of x from float32 or from bfloat16 (exactly the floats a conversion would give).
+TESSERA_DECODE_TARGET inline __m512 load16(const float* x) { return _mm512_loadu_ps(x); }
+TESSERA_DECODE_TARGET inline __m512 load16(const uint16_t* x) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 // The terms of one group g of a row: 32 elements at a time, each 32 spanning four chunks (4 bits)
 // or eight (8 bits).
-template <int BITS>
-TESSERA_DECODE_TARGET void prepare_group(const float* x, int64_t gs, int64_t chunks, int64_t g, int8_t* terms,
+template <int BITS, class In>
+TESSERA_DECODE_TARGET void prepare_group(const In* x, int64_t gs, int64_t chunks, int64_t g, int8_t* terms,
                                          float* dx, float* sums) {
   constexpr int64_t X = kChunkBytes<BITS>;
   const int64_t s = g / kStepGroups, lane = g % kStepGroups;
-  const float* xg = x + g * gs;
+  const In* xg = x + g * gs;
   __m512 amax = _mm512_setzero_ps(), sum = _mm512_setzero_ps();
   for (int64_t i = 0; i < gs; i += 16) {
-    const __m512 v = _mm512_loadu_ps(xg + i);
+    const __m512 v = load16(xg + i);
     amax = _mm512_max_ps(amax, _mm512_abs_ps(v));
     sum = _mm512_add_ps(sum, v);
   }
@@ -60,8 +67,8 @@ TESSERA_DECODE_TARGET void prepare_group(const float* x, int64_t gs, int64_t chu
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   for (int64_t b = 0; b < gs; b += 32) {
-    const __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(xg + b), inv);
-    const __m512 t1 = _mm512_mul_ps(_mm512_loadu_ps(xg + b + 16), inv);
+    const __m512 t0 = _mm512_mul_ps(load16(xg + b), inv);
+    const __m512 t1 = _mm512_mul_ps(load16(xg + b + 16), inv);
     int8_t* chunk0 = terms + (s * chunks + b * BITS / 32) * X + 4 * lane;
     uint32_t dwords[2][4];
     if constexpr (BITS == 4) {
@@ -77,15 +84,15 @@ TESSERA_DECODE_TARGET void prepare_group(const float* x, int64_t gs, int64_t chu
   }
 }
 
-template <int BITS>
-PreparedX prepare_x(const float* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
+template <int BITS, class In>
+PreparedX prepare_x(const In* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
   const int64_t K = w.cols;
   auto* terms = static_cast<int8_t*>(scratch(M * (K + 2 * geo.groups * sizeof(float))));
   auto* dx = reinterpret_cast<float*>(terms + M * K);
   float* sums = dx + M * geo.groups;
   for (int64_t m = 0; m < M; ++m)
     for (int64_t g = 0; g < geo.groups; ++g)
-      prepare_group<BITS>(x + m * K, w.group_size, geo.chunks, g, terms + m * K, dx + m * geo.groups,
+      prepare_group<BITS, In>(x + m * K, w.group_size, geo.chunks, g, terms + m * K, dx + m * geo.groups,
                           sums + m * geo.groups);
   return PreparedX{K, geo.groups, terms, dx, sums};
 }
@@ -217,11 +224,11 @@ TESSERA_DECODE_TARGET void tile_block(const Geometry& geo, ScaleType st, const s
   for (int64_t t = 0; t < count; ++t) store_tile<MR>(acc[t], (t0 + t) * kTileRows, rows);
 }
 
-template <int BITS>
-void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
+template <int BITS, class In>
+void run(const In* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
          uint16_t* y_bf16) {
   const Geometry geo(w);
-  const PreparedX px = prepare_x<BITS>(x, M, w, geo);
+  const PreparedX px = prepare_x<BITS, In>(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
     const Rows r{&px, m0, y, w.rows, y_bf16};
@@ -235,10 +242,13 @@ void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* l
 
 }  // namespace
 
-void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-               uint16_t* y_bf16) {
-  if (w.bits == 4) return run<4>(x, M, w, layout, y, y_bf16);
-  run<8>(x, M, w, layout, y, y_bf16);
+void gemv_int8(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, uint16_t* y_bf16) {
+  if (x.bf16) {
+    if (w.bits == 4) return run<4>(x.bf16, M, w, layout, y, y_bf16);
+    return run<8>(x.bf16, M, w, layout, y, y_bf16);
+  }
+  if (w.bits == 4) return run<4>(x.f32, M, w, layout, y, y_bf16);
+  run<8>(x.f32, M, w, layout, y, y_bf16);
 }
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -133,7 +133,6 @@ void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::b
                uint16_t* y_bf16);
 
 // gemv with x rounded to one int8 term per element, see quantized_decode_int8.cpp.
-void gemv_int8(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-               uint16_t* y_bf16);
+void gemv_int8(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, uint16_t* y_bf16);
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -219,14 +219,6 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
   // Float32 copies of x and y, kept per thread: decoding calls this a hundred times per token,
   // and fresh heap blocks each time cost more than the copies.
   thread_local std::vector<float> x_copy, y_copy;
-  const float* xf = nullptr;
-  if (x.dtype() == float32 && x.flags().row_contiguous) {
-    xf = x.data<float>();
-  } else {
-    if (x_copy.size() < x.size()) x_copy.resize(x.size());
-    detail::copy_out(x, x_copy.data(), float32);
-    xf = x_copy.data();
-  }
   if (out.dtype() != float32 && y_copy.size() < out.size()) y_copy.resize(out.size());
   float* y = out.dtype() == float32 ? out.data<float>() : y_copy.data();
   PackedOperand w(inputs[1], inputs[2], inputs[3], group_size_, bits_);
@@ -238,6 +230,22 @@ void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
                                             : cpu::qdecode::XForm::float32;
   const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, form);
   const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
+  if (layout && form == cpu::qdecode::XForm::int8 && x.dtype() == bfloat16 && x.flags().row_contiguous) {
+    // The int8 form reads bfloat16 x as it is.
+    uint16_t* y_bf16 = out.dtype() == bfloat16 ? static_cast<uint16_t*>(out.data<void>()) : nullptr;
+    cpu::qdecode::gemv(cpu::qdecode::Input::bfloat16(x.data<uint16_t>()), M, w.matrix, layout, y, form, y_bf16);
+    if (!y_bf16 && out.dtype() != float32)
+      detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
+    return;
+  }
+  const float* xf = nullptr;
+  if (x.dtype() == float32 && x.flags().row_contiguous) {
+    xf = x.data<float>();
+  } else {
+    if (x_copy.size() < x.size()) x_copy.resize(x.size());
+    detail::copy_out(x, x_copy.data(), float32);
+    xf = x_copy.data();
+  }
   if (layout && out.dtype() == bfloat16) {
     cpu::qdecode::gemv(xf, M, w.matrix, layout, y, form, static_cast<uint16_t*>(out.data<void>()));
     return;
