@@ -10,6 +10,11 @@
 
 namespace tessera::fast {
 
+// silu(gate) * x = gate * sigmoid(gate) * x, the gated MLP of Llama-style models (mlx-lm's
+// swiglu), computed in float32 and rounded once. gate and x: one shape, floating point; the
+// result has their promoted dtype.
+array swiglu(const array& gate, const array& x, StreamOrDevice s = {});
+
 // x * rsqrt(mean(x^2, -1) + eps) * weight, computed in float32, output in x's dtype.
 array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s = {});
 

@@ -71,6 +71,18 @@ array rope_impl(const array& x, int dims, bool traditional, std::optional<float>
 
 }  // namespace
 
+array swiglu(const array& gate, const array& x, StreamOrDevice s) {
+  check_float(gate, "swiglu", "gate");
+  check_float(x, "swiglu", "x");
+  if (gate.shape() != x.shape()) {
+    throw std::invalid_argument("[swiglu] gate and x must have one shape, got " + shape_to_string(gate.shape()) +
+                                " and " + shape_to_string(x.shape()) + ".");
+  }
+  const Dtype dtype = promote_types(gate.dtype(), x.dtype());
+  return array(x.shape(), dtype, std::make_shared<Swiglu>(to_device(s, "swiglu")),
+               {astype(gate, dtype), astype(x, dtype)});
+}
+
 array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s) {
   if (x.ndim() == 0) throw std::invalid_argument("[rms_norm] Input must have at least one dimension.");
   check_float(x, "rms_norm", "Input");

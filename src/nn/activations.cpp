@@ -1,5 +1,6 @@
 #include "tessera/nn/activations.h"
 
+#include "tessera/fast.h"
 #include "tessera/ops.h"
 
 #include <cmath>
@@ -41,6 +42,13 @@ std::function<array(const array&)> activation_from_name(const std::string& name)
   }
   throw std::invalid_argument("unsupported activation '" + name +
                               "' (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, gelu_fast, relu)");
+}
+
+std::function<array(const array&, const array&)> gated_activation_from_name(const std::string& name) {
+  if (name == "silu" || name == "swish") {
+    return [](const array& gate, const array& x) { return fast::swiglu(gate, x); };
+  }
+  return [act = activation_from_name(name)](const array& gate, const array& x) { return multiply(act(gate), x); };
 }
 
 }  // namespace tessera::nn

@@ -1,4 +1,5 @@
-// fast::rms_norm / layer_norm / rope / scaled_dot_product_attention against op-by-op references.
+// fast::swiglu / rms_norm / layer_norm / rope / scaled_dot_product_attention against op-by-op
+// references.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,6 +23,30 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 array rms_norm_ref(const array& x, const array& w, float eps) {
   return multiply(multiply(x, rsqrt(add(mean(square(x), -1, true), array(eps)))), w);
+}
+
+TEST(Swiglu, MatchesReference) {
+  // Past one block of 512 and past the size split between threads.
+  for (int64_t n : {7, 700, 70000}) {
+    const array gate = random_array({n}, 41), x = random_array({n}, 42);
+    expect_same(fast::swiglu(gate, x), multiply(multiply(gate, sigmoid(gate)), x), 1e-6f);
+    // Half precision: computed in float32 from the rounded inputs and rounded once.
+    for (Dtype dt : {bfloat16, float16}) {
+      const array gh = astype(gate, dt), xh = astype(x, dt);
+      const array y = fast::swiglu(gh, xh);
+      EXPECT_EQ(y.dtype(), dt);
+      const array gf = astype(gh, float32), xf = astype(xh, float32);
+      EXPECT_EQ(astype(y, float32).to_vector<float>(),
+                astype(astype(fast::swiglu(gf, xf), dt), float32).to_vector<float>())
+          << to_string(dt) << " n " << n;
+    }
+  }
+  expect_close(fast::swiglu(mat({0, 2}, {2}), mat({5, 3}, {2})), {0.0f, 2.0f / (1.0f + std::exp(-2.0f)) * 3});
+  // A transposed view of gate.
+  const array gt = transpose(random_array({6, 4}, 43)), x = random_array({4, 6}, 44);
+  expect_same(fast::swiglu(gt, x), multiply(multiply(gt, sigmoid(gt)), x), 1e-6f);
+  expect_error<std::invalid_argument>([&] { fast::swiglu(zeros({2, 3}), zeros({3, 2})); }, "[swiglu] ");
+  expect_error<std::invalid_argument>([&] { fast::swiglu(zeros({2}, int32), zeros({2})); }, "[swiglu] ");
 }
 
 TEST(RMSNorm, MatchesReference) {
@@ -285,6 +310,8 @@ TEST(Attention, BadInput) {
 }
 
 TEST(FastGrad, Vjp) {
+  check_vjp([](const std::vector<array>& v) { return fast::swiglu(v[0], v[1]); },
+            {random_array({3, 6}, 33), random_array({3, 6}, 34)});
   check_vjp([](const std::vector<array>& v) { return fast::rms_norm(v[0], v[1], 1e-5f); },
             {random_array({3, 6}, 31), random_array({6}, 32)});
   check_vjp([](const std::vector<array>& v) { return fast::layer_norm(v[0], v[1], v[2], 1e-5f); },

@@ -23,4 +23,7 @@ array relu(const array& x);
 // Throws std::invalid_argument listing the known names for any other.
 std::function<array(const array&)> activation_from_name(const std::string& name);
 
+// act(gate) * x for the activation of that name: one fused pass (fast::swiglu) for silu.
+std::function<array(const array&, const array&)> gated_activation_from_name(const std::string& name);
+
 }  // namespace tessera::nn

@@ -12,6 +12,7 @@
 #include "backend/cpu/layer_norm.h"
 #include "backend/cpu/rms_norm.h"
 #include "backend/cpu/rope.h"
+#include "backend/cpu/swiglu.h"
 #include "core/allocator.h"
 #include "core/primitives/row_contiguous.h"
 #include "core/utils.h"
@@ -34,6 +35,31 @@ std::vector<int> leading_axes(const array& x) {
 }
 
 }  // namespace
+
+void Swiglu::eval_cpu(const std::vector<array>& inputs, array& out) {
+  allocate(out);
+  if (out.size() == 0) return;
+  RowContiguous gate(inputs[0]), x(inputs[1]);
+  cpu::swiglu(out.dtype(), gate.data(), x.data(), out.data<void>(), static_cast<int64_t>(out.size()));
+}
+
+std::vector<array> Swiglu::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                               const std::vector<int>& argnums, const std::vector<array>&) {
+  const array g = astype(primals[0], float32), x = astype(primals[1], float32);
+  const array c = astype(cotangents[0], float32);
+  const array sig = sigmoid(g);
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      // d silu(g) / dg = sigmoid(g) (1 + g (1 - sigmoid(g)))
+      const array dsilu = multiply(sig, add(array(1.0f), multiply(g, subtract(array(1.0f), sig))));
+      grads.push_back(astype(multiply(multiply(c, x), dsilu), primals[0].dtype()));
+    } else {
+      grads.push_back(astype(multiply(c, multiply(g, sig)), primals[1].dtype()));
+    }
+  }
+  return grads;
+}
 
 void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& x = inputs[0];

@@ -43,6 +43,16 @@ class QuantizedKVAttention : public UnaryPrimitive {
   Params p_;
 };
 
+// Inputs gate, x of one shape and dtype.
+class Swiglu : public UnaryPrimitive {
+ public:
+  explicit Swiglu(Device d) : UnaryPrimitive(d) {}
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "swiglu"; }
+};
+
 // Inputs x [, weight].
 class RMSNorm : public UnaryPrimitive {
  public:

@@ -26,14 +26,14 @@ array SwitchLinear::operator()(const array& x, int expert) {
 }
 
 SwitchGLU::SwitchGLU(int hidden_size, int intermediate_size, int num_experts, const std::string& activation)
-    : act_(nn::activation_from_name(activation)) {
+    : gated_(nn::gated_activation_from_name(activation)) {
   gate_proj_ = register_module("gate_proj", std::make_shared<SwitchLinear>(hidden_size, intermediate_size, num_experts));
   up_proj_ = register_module("up_proj", std::make_shared<SwitchLinear>(hidden_size, intermediate_size, num_experts));
   down_proj_ = register_module("down_proj", std::make_shared<SwitchLinear>(intermediate_size, hidden_size, num_experts));
 }
 
 array SwitchGLU::operator()(const array& x, int expert) {
-  return (*down_proj_)(multiply(act_((*gate_proj_)(x, expert)), (*up_proj_)(x, expert)), expert);
+  return (*down_proj_)(gated_((*gate_proj_)(x, expert), (*up_proj_)(x, expert)), expert);
 }
 
 SparseMoeBlock::SparseMoeBlock(int hidden_size, int intermediate_size, int num_experts, int num_experts_per_tok,

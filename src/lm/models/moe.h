@@ -28,7 +28,7 @@ class SwitchGLU : public nn::Module {
   array operator()(const array& x, int expert);
 
  private:
-  std::function<array(const array&)> act_;
+  std::function<array(const array&, const array&)> gated_;
   nn::Child<SwitchLinear> gate_proj_, up_proj_, down_proj_;
 };
 

@@ -175,7 +175,7 @@ array Attention::operator()(const array& x, const AttentionMask& mask, KVCache* 
 // ---- MLP ----
 
 MLP::MLP(int hidden_size, int intermediate_size, const std::string& activation, bool bias, bool fused_gate_up)
-    : act_(nn::activation_from_name(activation)), fused_(fused_gate_up) {
+    : gated_(nn::gated_activation_from_name(activation)), fused_(fused_gate_up) {
   if (fused_) {
     gate_up_proj_ = register_module("gate_up_proj", make_linear(hidden_size, 2 * intermediate_size, bias));
   } else {
@@ -188,9 +188,9 @@ MLP::MLP(int hidden_size, int intermediate_size, const std::string& activation, 
 array MLP::operator()(const array& x) {
   if (fused_) {
     auto parts = split((*gate_up_proj_)(x), 2, -1);
-    return (*down_proj_)(multiply(act_(parts[0]), parts[1]));
+    return (*down_proj_)(gated_(parts[0], parts[1]));
   }
-  return (*down_proj_)(multiply(act_((*gate_proj_)(x)), (*up_proj_)(x)));
+  return (*down_proj_)(gated_((*gate_proj_)(x), (*up_proj_)(x)));
 }
 
 // ---- DecoderLayer ----

@@ -92,7 +92,7 @@ class MLP : public nn::UnaryModule {
   array operator()(const array& x) override;
 
  private:
-  std::function<array(const array&)> act_;
+  std::function<array(const array&, const array&)> gated_;
   bool fused_;
   nn::Child<nn::UnaryModule> gate_proj_, up_proj_, gate_up_proj_, down_proj_;
 };
