@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu/quantized_decode.h"
 #include "core/numeric_test_util.h"
+#include "core/quantized_test_util.h"
 #include "tessera/quantized.h"
 #include "tessera/tessera.h"
 #include "tessera/transforms.h"
@@ -83,8 +83,7 @@ std::pair<std::vector<double>, std::vector<double>> reference(const array& x, co
 class QuantizedInt8Activations : public ::testing::Test {
  protected:
   void SetUp() override {
-    const cpu::QuantizedMatrix probe{nullptr, nullptr, nullptr, cpu::ScaleType::float32, 2, 512, 32, 4};
-    if (!cpu::qdecode::supports(probe)) GTEST_SKIP() << "the decode layout needs AVX-512 VNNI";
+    if (!testing::cpu_takes_decode_layout()) GTEST_SKIP() << "the decode layout needs AVX-512 VNNI";
   }
 };
 

@@ -1,9 +1,16 @@
 // Error bounds shared by the quantized-product tests.
 #pragma once
 
+#include "backend/cpu/quantized_decode.h"
 #include "tessera/tessera.h"
 
 namespace tessera::testing {
+
+// Whether this CPU takes the decode layout (AVX-512 VNNI); its tests skip otherwise.
+inline bool cpu_takes_decode_layout() {
+  const cpu::QuantizedMatrix probe{nullptr, nullptr, nullptr, cpu::ScaleType::float32, 2, 512, 32, 4};
+  return cpu::qdecode::supports(probe);
+}
 
 // Elementwise bound on |x · wd^T - x̂ · wd^T| where x̂ is x rounded per block of 32 to steps of
 // dx = max |x| / (127 * 256) over the block (|x - x̂| <= dx, the fine term saturating), as the
