@@ -23,7 +23,8 @@ array layer_norm(const array& x, const std::optional<array>& weight, const std::
 
 // x is [..., T, D]; row t is at position offset + t; angle = scale * pos * inv_freq[i] with
 // inv_freq[i] = base^(-2i/dims) or 1/freqs[i]. traditional=false rotates halves (Hugging Face
-// convention). Only the first `dims` features rotate.
+// convention). Only the first `dims` features rotate. An array offset is one integer, or one per
+// batch row of x [B, ..., T, D] (sequences of a left-padded batch, each at its own position).
 array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, int offset,
            const std::optional<array>& freqs = {}, StreamOrDevice s = {});
 array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale,

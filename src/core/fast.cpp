@@ -49,8 +49,10 @@ array rope_impl(const array& x, int dims, bool traditional, std::optional<float>
   p.offset = offset;
   std::vector<array> inputs{x};
   if (offset_array) {
-    if (offset_array->size() != 1 || !is_integral(offset_array->dtype())) {
-      throw std::invalid_argument("[rope] The offset array must be one integer, got shape " +
+    const bool per_row = x.ndim() >= 3 && offset_array->ndim() == 1 && offset_array->shape(0) == x.shape(0);
+    if ((offset_array->size() != 1 && !per_row) || !is_integral(offset_array->dtype())) {
+      throw std::invalid_argument("[rope] The offset array must be one integer or one per batch row (" +
+                                  std::to_string(x.ndim() >= 3 ? x.shape(0) : 1) + "), got shape " +
                                   shape_to_string(offset_array->shape()) + " of " + to_string(offset_array->dtype()) +
                                   ".");
     }

@@ -75,6 +75,12 @@ std::pair<array, array> BatchKVCache::update_and_fetch(const array& keys, const 
   return stored;
 }
 
+std::optional<array> BatchKVCache::row_offsets() const {
+  std::vector<int> next(left_padding_.size());
+  for (size_t b = 0; b < next.size(); ++b) next[b] = length() - left_padding_[b];
+  return array(next.data(), {batch_size()}, int32);
+}
+
 AttentionMask BatchKVCache::make_mask(int T, std::optional<int> window) const {
   // In storage columns: the T queries are the columns after the stored ones.
   const int B = batch_size();
@@ -209,8 +215,8 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
         std::copy(p.begin(), p.end(), ids.begin() + static_cast<std::ptrdiff_t>(r * longest + longest - p.size()));
         out.prompt_tokens += static_cast<int>(p.size());
       }
-      // The new rows end at the running batch's position, so that both share the position of
-      // the next token (rotary positions only matter relative to each other).
+      // The new rows' clock ends at the running batch's, as extend() requires; their rotary
+      // positions are their own (row_offsets).
       const int start_offset = layers.empty() ? 0 : layers[0]->offset() - static_cast<int>(longest);
       Cache fresh;
       std::vector<std::shared_ptr<BatchKVCache>> fresh_layers;

@@ -87,11 +87,10 @@ RoPE::RoPE(int dims, bool traditional, float base, float scale, std::optional<ar
   }
 }
 
-array RoPE::operator()(const array& x, int offset) const {
-  if (freqs_) {
-    return fast::rope(x, dims_, traditional_, std::nullopt, scale_, offset, freqs_);
-  }
-  return fast::rope(x, dims_, traditional_, base_, scale_, offset);
+array RoPE::operator()(const array& x, int offset, const std::optional<array>& row_offsets) const {
+  const std::optional<float> base = freqs_ ? std::nullopt : std::optional<float>(base_);
+  if (row_offsets) return fast::rope(x, dims_, traditional_, base, scale_, *row_offsets, freqs_);
+  return fast::rope(x, dims_, traditional_, base, scale_, offset, freqs_);
 }
 
 Dropout::Dropout(float p) : p_(p) {

@@ -121,6 +121,19 @@ TEST(RoPE, ConventionsOffsetsAndScaling) {
   }
   // The offset as an array gives the same as the integer offset.
   expect_same(fast::rope(x, 8, false, 10000.0f, 1.0f, array(3)), fast::rope(x, 8, false, 10000.0f, 1.0f, 3));
+  // One offset per batch row: each row equals its own integer-offset rotation, bit for bit.
+  const array batch = random_array({3, 2, 4, 8}, 10);
+  const array per_row = fast::rope(batch, 8, false, 10000.0f, 1.0f, array(std::vector<int>{5, -2, 0}.data(), {3}, int32));
+  const int row_offsets[] = {5, -2, 0};
+  for (int b = 0; b < 3; ++b) {
+    const array row = slice(batch, {b, 0, 0, 0}, {b + 1, 2, 4, 8});
+    EXPECT_EQ(slice(per_row, {b, 0, 0, 0}, {b + 1, 2, 4, 8}).to_vector<float>(),
+              fast::rope(row, 8, false, 10000.0f, 1.0f, row_offsets[b]).to_vector<float>())
+        << "row " << b;
+  }
+  expect_error<std::invalid_argument>(
+      [&] { fast::rope(batch, 8, false, 10000.0f, 1.0f, array(std::vector<int>{1, 2}.data(), {2}, int32)); },
+      "[rope] The offset array must be one integer or one per batch row (3)");
   // Custom frequencies: inv_freq = 1 / freqs.
   const array freqs = mat({1.0f, 4.0f, 30.0f, 200.0f}, {4});
   expect_close(fast::rope(x, 8, false, std::nullopt, 1.0f, 2, freqs),

@@ -120,6 +120,24 @@ TEST(BatchKVCache, MaskHidesEachRowsPadding) {
   EXPECT_EQ(tx::sum(m).item<int>(), 1 + 6);
 }
 
+// Each row's next position is the count of its own tokens, through filter and extend.
+TEST(BatchKVCache, RowsKeepTheirOwnPositions) {
+  auto kv = [](int rows, int T) { return tx::zeros({rows, 1, T, 4}); };
+  tx::lm::BatchKVCache cache({2, 0, 3});
+  EXPECT_EQ(cache.row_offsets()->to_vector<int>(), (std::vector<int>{-2, 0, -3}));
+  cache.update_and_fetch(kv(3, 5), kv(3, 5));
+  EXPECT_EQ(cache.row_offsets()->to_vector<int>(), (std::vector<int>{3, 5, 2}));
+  cache.filter({2, 0});  // drops the two padding columns both rows have
+  EXPECT_EQ(cache.length(), 3);
+  EXPECT_EQ(cache.row_offsets()->to_vector<int>(), (std::vector<int>{2, 3}));
+  tx::lm::BatchKVCache joining({0}, cache.offset() - 1);
+  joining.update_and_fetch(kv(1, 1), kv(1, 1));
+  cache.extend(joining);
+  cache.update_and_fetch(kv(3, 1), kv(3, 1));
+  EXPECT_EQ(cache.row_offsets()->to_vector<int>(), (std::vector<int>{3, 4, 2}));
+  EXPECT_FALSE(tx::lm::StandardKVCache().row_offsets().has_value());
+}
+
 TEST(BatchGenerate, BadInputIsRefused) {
   BatchGenerateOptions options;
   EXPECT_THROW(tx::lm::batch_generate(demo(), {{}}, options), std::invalid_argument);

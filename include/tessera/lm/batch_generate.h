@@ -16,15 +16,18 @@
 namespace tessera::lm {
 
 // One layer's cache for a batch of sequences of different lengths: row b holds left_padding(b)
-// padding columns, then its tokens. All rows share the position of the next token, offset()
-// (rotary positions only matter relative to each other, so a row's absolute positions may be
-// shifted, even below 0); storage columns are independent of positions.
+// padding columns, then its tokens. Row b's next token is at position length() -
+// left_padding(b) (row_offsets()), as it would be decoded alone: rotary embeddings only need
+// relative positions, but the same absolute ones round the same way, so each row computes
+// exactly what its sequence computes alone. offset() is the batch's clock, at least the furthest
+// of them, which caches joined by extend() share.
 class BatchKVCache : public KVCache {
  public:
   explicit BatchKVCache(std::vector<int> left_padding, int start_offset = 0);
 
   std::pair<array, array> update_and_fetch(const array& keys, const array& values) override;
   int offset() const override { return offset_; }
+  std::optional<array> row_offsets() const override;
   // Causal, and no query sees its row's padding: an explicit mask [B, 1, T, offset + T].
   AttentionMask make_mask(int T, std::optional<int> window) const override;
   std::vector<array> state() const override;

@@ -39,6 +39,10 @@ class KVCache {
 
   // Tokens seen so far = the position of the next token.
   virtual int offset() const = 0;
+  // For a cache of sequences at different positions (a left-padded batch): the position of each
+  // row's next token, int32 [B]; rotary embeddings then rotate each row by its own. None when
+  // every row is at offset().
+  virtual std::optional<array> row_offsets() const { return std::nullopt; }
 
   // The mask for the next T query tokens; call before update_and_fetch.
   virtual AttentionMask make_mask(int T, std::optional<int> window) const;

@@ -62,12 +62,16 @@ class LayerNorm : public UnaryModule {
 // Rotary position embedding over x [..., T, D] for positions offset..offset+T-1
 // (fast::rope). The frequencies are either base^(-2i/dims) or given as `freqs` (MLX's
 // convention: inv_freq = 1 / freqs); they are fixed at construction. Not a parameter holder.
+// `row_offsets` (int32 [B]), when given, places each batch row of x [B, ..., T, D] at its own
+// position instead; `offset` is then the furthest of them (what length-dependent frequencies
+// are chosen by).
 class RoPE : public Module {
  public:
   RoPE(int dims, bool traditional = false, float base = 10000.0f, float scale = 1.0f,
        std::optional<array> freqs = {});
   std::string type_name() const override { return "RoPE"; }
-  virtual array operator()(const array& x, int offset) const;
+  array operator()(const array& x, int offset) const { return (*this)(x, offset, std::nullopt); }
+  virtual array operator()(const array& x, int offset, const std::optional<array>& row_offsets) const;
   int dims() const { return dims_; }
 
  protected:

@@ -10,19 +10,24 @@
 namespace tessera::cpu {
 
 void rope(Dtype dtype, const void* x, const int64_t* row_offsets, void* out, int64_t n_seq, int64_t T, int64_t D,
-          int64_t dims, bool traditional, const float* inv_freq, float scale, int64_t offset) {
+          int64_t dims, bool traditional, const float* inv_freq, float scale, const int64_t* offsets,
+          int64_t n_offsets) {
   if (n_seq * T * D == 0) return;
   const int64_t half = dims / 2;
-  // One table of cos/sin per position, shared by every sequence (head) of the batch.
-  std::vector<float> cos_t(T * half), sin_t(T * half);
-  for (int64_t t = 0; t < T; ++t) {
-    const double pos = static_cast<double>(offset + t) * scale;
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = pos * inv_freq[i];
-      cos_t[t * half + i] = static_cast<float>(std::cos(angle));
-      sin_t[t * half + i] = static_cast<float>(std::sin(angle));
+  // One table of cos/sin per group and position, shared by the group's sequences (heads).
+  std::vector<float> cos_t(n_offsets * T * half), sin_t(n_offsets * T * half);
+  for (int64_t g = 0; g < n_offsets; ++g) {
+    for (int64_t t = 0; t < T; ++t) {
+      const double pos = static_cast<double>(offsets[g] + t) * scale;
+      const int64_t at = (g * T + t) * half;
+      for (int64_t i = 0; i < half; ++i) {
+        const double angle = pos * inv_freq[i];
+        cos_t[at + i] = static_cast<float>(std::cos(angle));
+        sin_t[at + i] = static_cast<float>(std::sin(angle));
+      }
     }
   }
+  const int64_t seq_per_group = n_seq / n_offsets;
   const int64_t a_step = traditional ? 2 : 1;      // distance between consecutive pairs
   const int64_t b_off = traditional ? 1 : half;    // distance from a pair's first to second element
   dispatch_float(dtype, [&](auto tag) {
@@ -32,10 +37,10 @@ void rope(Dtype dtype, const void* x, const int64_t* row_offsets, void* out, int
     parallel_chunks(n_seq * T, 4096 / D + 1, [&](int64_t begin, int64_t end) {
       std::vector<float> row(D);
       for (int64_t r = begin; r < end; ++r) {
-        const int64_t t = r % T;
+        const int64_t table_row = (r / T / seq_per_group) * T + r % T;
         load_row(in + row_offsets[r], 1, row.data(), D);
-        const float* c = cos_t.data() + t * half;
-        const float* s = sin_t.data() + t * half;
+        const float* c = cos_t.data() + table_row * half;
+        const float* s = sin_t.data() + table_row * half;
         if (!traditional) {
           simd::rotate_pairs(row.data(), row.data() + half, c, s, half);
         } else {

@@ -133,8 +133,11 @@ void RoPE::eval_cpu(const std::vector<array>& inputs, array& out) {
   allocate(out);
   if (x.size() == 0) return;
   size_t next = 1;
-  int64_t offset = p_.offset;
-  if (p_.has_offset_array) detail::copy_out(inputs[next++], &offset, int64);
+  std::vector<int64_t> offsets{p_.offset};
+  if (p_.has_offset_array) {
+    offsets.resize(inputs[next].size());
+    detail::copy_out(inputs[next++], offsets.data(), int64);
+  }
   const int64_t half = p_.dims / 2;
   std::vector<float> inv_freq(half);
   if (p_.has_freqs) {
@@ -163,7 +166,8 @@ void RoPE::eval_cpu(const std::vector<array>& inputs, array& out) {
     for (int64_t r = 0; r < rows; ++r) row_offsets[r] = r * D;
   }
   cpu::rope(x.dtype(), src, row_offsets.data(), out.data<void>(), rows / T, T, D, p_.dims, p_.traditional,
-            inv_freq.data(), p_.scale, offset);
+            inv_freq.data(), p_.scale, offsets.data(),
+            static_cast<int64_t>(offsets.size()));
 }
 
 std::vector<array> RoPE::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,

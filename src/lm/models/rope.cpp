@@ -49,9 +49,10 @@ std::shared_ptr<nn::RoPE> make_rope(const RopeConfig& rope, int head_dim) {
 DynamicNTKRoPE::DynamicNTKRoPE(const RopeConfig& rope, int dims)
     : nn::RoPE(dims, false, static_cast<float>(rope.theta), 1.0f), rope_(rope) {}
 
-array DynamicNTKRoPE::operator()(const array& x, int offset) const {
+array DynamicNTKRoPE::operator()(const array& x, int offset, const std::optional<array>& row_offsets) const {
   const int seq_len = offset + static_cast<int>(x.shape(-2));
   const auto base = static_cast<float>(dynamic_ntk_base(rope_, dims_, seq_len));
+  if (row_offsets) return fast::rope(x, dims_, traditional_, base, scale_, *row_offsets);
   return fast::rope(x, dims_, traditional_, base, scale_, offset);
 }
 
@@ -63,9 +64,10 @@ LongRoPE::LongRoPE(const RopeConfig& rope, int dims)
       long_freqs_((check_factor_count(rope.long_factor, dims, "long_factor"),
                    freqs_from_inv(longrope_inv_freq(rope, dims, rope.long_factor)))) {}
 
-array LongRoPE::operator()(const array& x, int offset) const {
+array LongRoPE::operator()(const array& x, int offset, const std::optional<array>& row_offsets) const {
   const int seq_len = offset + static_cast<int>(x.shape(-2));
   const array& freqs = seq_len > original_max_position_embeddings_ ? long_freqs_ : short_freqs_;
+  if (row_offsets) return fast::rope(x, dims_, traditional_, std::nullopt, scale_, *row_offsets, freqs);
   return fast::rope(x, dims_, traditional_, std::nullopt, scale_, offset, freqs);
 }
 

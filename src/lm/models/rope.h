@@ -17,7 +17,8 @@ class DynamicNTKRoPE : public nn::RoPE {
  public:
   explicit DynamicNTKRoPE(const RopeConfig& rope, int dims);
   std::string type_name() const override { return "DynamicNTKRoPE"; }
-  array operator()(const array& x, int offset) const override;
+  using nn::RoPE::operator();
+  array operator()(const array& x, int offset, const std::optional<array>& row_offsets) const override;
 
  private:
   RopeConfig rope_;
@@ -30,7 +31,8 @@ class LongRoPE : public nn::RoPE {
  public:
   LongRoPE(const RopeConfig& rope, int dims);
   std::string type_name() const override { return "LongRoPE"; }
-  array operator()(const array& x, int offset) const override;
+  using nn::RoPE::operator();
+  array operator()(const array& x, int offset, const std::optional<array>& row_offsets) const override;
 
  private:
   int original_max_position_embeddings_;

@@ -158,8 +158,9 @@ array Attention::operator()(const array& x, const AttentionMask& mask, KVCache* 
   v = split_heads(v, num_kv_heads_, head_dim_);
 
   const int offset = cache ? cache->offset() : 0;
-  q = (*rope_)(q, offset);
-  k = (*rope_)(k, offset);
+  const std::optional<array> row_offsets = cache ? cache->row_offsets() : std::nullopt;
+  q = (*rope_)(q, offset, row_offsets);
+  k = (*rope_)(k, offset, row_offsets);
   array o = q;
   if (auto* quantized = dynamic_cast<QuantizedKVCache*>(cache)) {
     // Attends over the quantized keys/values without dequantizing the cache.
