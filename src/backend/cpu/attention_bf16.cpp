@@ -44,12 +44,14 @@ inline void prefetch_rows(const uint16_t* p, int64_t ld, int64_t rows, int64_t b
 
 // out[t] = q · keys[t] for 16 key rows ld elements apart; q is C vectors of 32 bfloat16.
 template <int C>
-TESSERA_TARGET_AVX512_BF16 inline void dot_key_block(const __m512bh (&q)[C], const uint16_t* keys, int64_t ld,
+TESSERA_TARGET_AVX512_BF16 inline void dot_key_block(const uint16_t* q, const uint16_t* keys, int64_t ld,
                                                      float* out) {
+  __m512bh qv[C];
+  for (int c = 0; c < C; ++c) qv[c] = (__m512bh)_mm512_loadu_si512(q + 32 * c);
   __m512 a[kKeyBlock];
   for (int t = 0; t < kKeyBlock; ++t) {
     __m512 s = _mm512_setzero_ps();
-    for (int c = 0; c < C; ++c) s = _mm512_dpbf16_ps(s, q[c], (__m512bh)_mm512_loadu_si512(keys + t * ld + 32 * c));
+    for (int c = 0; c < C; ++c) s = _mm512_dpbf16_ps(s, qv[c], (__m512bh)_mm512_loadu_si512(keys + t * ld + 32 * c));
     a[t] = s;
   }
   _mm512_storeu_ps(out, sum_lanes(a));
@@ -59,13 +61,10 @@ TESSERA_TARGET_AVX512_BF16 inline void dot_key_block(const __m512bh (&q)[C], con
 template <int C>
 TESSERA_TARGET_AVX512_BF16 void dot_keys(const uint16_t* const* q, int64_t R, const uint16_t* keys, int64_t ld,
                                          int64_t n, float* scores, int64_t score_stride) {
-  __m512bh qv[kMaxQueries][C];
-  for (int64_t r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) qv[r][c] = (__m512bh)_mm512_loadu_si512(q[r] + 32 * c);
   int64_t j = 0;
   for (; j + kKeyBlock <= n; j += kKeyBlock) {
-    prefetch_rows(keys + (j + kAheadRows) * ld, ld, kKeyBlock, 64 * C);
-    for (int64_t r = 0; r < R; ++r) dot_key_block<C>(qv[r], keys + j * ld, ld, scores + r * score_stride + j);
+    prefetch_rows(keys + (j + kAheadRows) * ld, ld, std::clamp<int64_t>(n - j - kAheadRows, 0, kKeyBlock), 64 * C);
+    for (int64_t r = 0; r < R; ++r) dot_key_block<C>(q[r], keys + j * ld, ld, scores + r * score_stride + j);
   }
   if (j == n) return;
   // The last keys, copied into a block of zeros.
@@ -73,7 +72,7 @@ TESSERA_TARGET_AVX512_BF16 void dot_keys(const uint16_t* const* q, int64_t R, co
   for (int64_t t = 0; t < n - j; ++t) std::memcpy(tail + t * 32 * C, keys + (j + t) * ld, 64 * C);
   alignas(64) float sums[kKeyBlock];
   for (int64_t r = 0; r < R; ++r) {
-    dot_key_block<C>(qv[r], tail, 32 * C, sums);
+    dot_key_block<C>(q[r], tail, 32 * C, sums);
     std::copy(sums, sums + (n - j), scores + r * score_stride + j);
   }
 }
@@ -301,6 +300,9 @@ void attend_block(const Problem& pr, int64_t b, int64_t hk, int64_t i0, int64_t 
   if (prefill) {
     dot_keys_many<C>(q, R, keys, pr.k.strides[2], n_keys, scores.data(), n_keys);
   } else {
+    // A short cache's values are requested while the scores are computed: they are read once,
+    // in an order (head after head) the hardware prefetchers do not follow.
+    prefetch_rows(values, pr.v.strides[2], std::min<int64_t>(n_keys, kAheadRows), 2 * p.Dv);
     for (int64_t r0 = 0; r0 < R; r0 += kMaxQueries)
       dot_keys<C>(q + r0, std::min(kMaxQueries, R - r0), keys, pr.k.strides[2], n_keys, scores.data() + r0 * n_keys,
                   n_keys);
@@ -344,6 +346,11 @@ void attend(const Problem& pr) {
     thread_local std::vector<uint16_t> pairs;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / blocks, i0 = item % blocks * T;
+      if (item + 1 < end && blocks == 1) {
+        const int64_t nb = (bh + 1) / p.Hkv, nh = (bh + 1) % p.Hkv;
+        prefetch_rows(static_cast<const uint16_t*>(pr.k.data) + nb * pr.k.strides[0] + nh * pr.k.strides[1],
+                      pr.k.strides[2], std::min<int64_t>(p.Tk, kAheadRows), 2 * p.D);
+      }
       attend_block<C>(pr, bh / p.Hkv, bh % p.Hkv, i0, std::min(p.Tq, i0 + T), scores, acc, pairs);
     }
   });
