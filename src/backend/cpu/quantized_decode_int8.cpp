@@ -13,7 +13,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+#include <algorithm>
 #include <cstring>
+
+#include "backend/cpu/thread_pool.h"
 
 namespace tessera::cpu::qdecode::detail {
 
@@ -84,16 +87,23 @@ TESSERA_DECODE_TARGET void prepare_group(const In* x, int64_t gs, int64_t chunks
   }
 }
 
+// Elements of x per thread below which preparing them is not split.
+constexpr int64_t kPrepareGrain = 4096;
+
 template <int BITS, class In>
 PreparedX prepare_x(const In* x, int64_t M, const QuantizedMatrix& w, const Geometry& geo) {
   const int64_t K = w.cols;
   auto* terms = static_cast<int8_t*>(scratch(M * (K + 2 * geo.groups * sizeof(float))));
   auto* dx = reinterpret_cast<float*>(terms + M * K);
   float* sums = dx + M * geo.groups;
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t g = 0; g < geo.groups; ++g)
-      prepare_group<BITS, In>(x + m * K, w.group_size, geo.chunks, g, terms + m * K, dx + m * geo.groups,
-                          sums + m * geo.groups);
+  // Rows on both threads where there are several: 8 rows of 2048 took 3.9 us alone, 2.6 split,
+  // a hundred times per step of a batch.
+  parallel_for(M, std::max<int64_t>(1, kPrepareGrain / K), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t g = 0; g < geo.groups; ++g)
+        prepare_group<BITS, In>(x + m * K, w.group_size, geo.chunks, g, terms + m * K, dx + m * geo.groups,
+                                sums + m * geo.groups);
+  });
   return PreparedX{K, geo.groups, terms, dx, sums};
 }
 
