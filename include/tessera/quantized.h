@@ -47,6 +47,14 @@ struct PackedMatrix {
   int bits = 4;
 };
 
+// x · W_i^T for several quantized matrices (the Linear layout) of one group size and bits that
+// take the same x, e.g. a layer's q, k and v projections: one output per matrix, each exactly
+// what quantized_matmul(x, W_i, ..., transpose = true) gives it, computed as one product
+// (decoding streams the matrices' weights together, which saves a short product's start and end).
+// Differentiable as quantized_matmul.
+std::vector<array> quantized_matmuls(const array& x, const std::vector<PackedMatrix>& matrices,
+                                     bool int8_activations = false, StreamOrDevice s = {});
+
 // prepare_quantized_matmul for many matrices at once (a model's): their decode layouts share one
 // block of memory, large enough for the CPU to map with 2 MiB pages (a block of its own for a
 // matrix of a few MiB is not), which is freed with the last of them.

@@ -91,32 +91,66 @@ array dequantize(const array& w, const array& scales, const array& biases, int g
                {w, scales, biases});
 }
 
-array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases, bool transpose,
-                       int group_size, int bits, bool int8_activations, StreamOrDevice s) {
-  const int64_t cols = check_packed("quantized_matmul", w, scales, biases, group_size, bits);
+namespace {
+
+// The shape of x times the packed matrix (x · W^T with `transpose`), every argument checked; `op`
+// names the op in the errors.
+Shape product_shape(const char* op, const array& x, const array& w, const array& scales, const array& biases,
+                    bool transpose, int group_size, int bits) {
+  const std::string at = std::string("[") + op + "] ";
+  const int64_t cols = check_packed(op, w, scales, biases, group_size, bits);
   if (w.ndim() != 2) {
-    throw std::invalid_argument("[quantized_matmul] The packed weight must be 2-D, got shape " +
-                                shape_to_string(w.shape()) + ".");
+    throw std::invalid_argument(at + "The packed weight must be 2-D, got shape " + shape_to_string(w.shape()) + ".");
   }
   if (x.ndim() == 0 || !is_floating_point(x.dtype())) {
-    throw std::invalid_argument("[quantized_matmul] x must be a floating-point array with at least 1 dimension, got " +
+    throw std::invalid_argument(at + "x must be a floating-point array with at least 1 dimension, got " +
                                 to_string(x.dtype()) + " of shape " + shape_to_string(x.shape()) + ".");
   }
   const int64_t K = transpose ? cols : w.shape(0);
-  const int64_t N = transpose ? w.shape(0) : cols;
   if (x.shape(-1) != K) {
-    throw std::invalid_argument("[quantized_matmul] The last dimension of x (" + str(x.shape(-1)) +
-                                ") must match the " + (transpose ? "columns" : "rows") + " of the quantized matrix (" +
-                                str(K) + "); x has shape " + shape_to_string(x.shape()) + ", the matrix " +
-                                str(w.shape(0)) + "x" + str(cols) + ".");
+    throw std::invalid_argument(at + "The last dimension of x (" + str(x.shape(-1)) + ") must match the " +
+                                (transpose ? "columns" : "rows") + " of the quantized matrix (" + str(K) +
+                                "); x has shape " + shape_to_string(x.shape()) + ", the matrix " + str(w.shape(0)) +
+                                "x" + str(cols) + ".");
   }
   Shape shape = x.shape();
-  shape.back() = N;
-  const Dtype dtype = promote_types(x.dtype(), scales.dtype());
-  return array(shape, dtype,
+  shape.back() = transpose ? w.shape(0) : cols;
+  return shape;
+}
+
+}  // namespace
+
+array quantized_matmul(const array& x, const array& w, const array& scales, const array& biases, bool transpose,
+                       int group_size, int bits, bool int8_activations, StreamOrDevice s) {
+  const Shape shape = product_shape("quantized_matmul", x, w, scales, biases, transpose, group_size, bits);
+  return array(shape, promote_types(x.dtype(), scales.dtype()),
                std::make_shared<QuantizedMatmul>(to_device(s, "quantized_matmul"), group_size, bits, transpose,
                                                  int8_activations),
                {x, w, scales, biases});
+}
+
+std::vector<array> quantized_matmuls(const array& x, const std::vector<PackedMatrix>& matrices, bool int8_activations,
+                                     StreamOrDevice s) {
+  if (matrices.empty()) throw std::invalid_argument("[quantized_matmuls] No matrices given.");
+  const PackedMatrix& first = matrices[0];
+  std::vector<Shape> shapes;
+  std::vector<Dtype> dtypes;
+  std::vector<array> inputs{x};
+  for (size_t i = 0; i < matrices.size(); ++i) {
+    const PackedMatrix& m = matrices[i];
+    if (m.group_size != first.group_size || m.bits != first.bits) {
+      throw std::invalid_argument("[quantized_matmuls] Matrix " + str(static_cast<int64_t>(i)) + " is quantized with " +
+                                  str(m.bits) + " bits in groups of " + str(m.group_size) + ", matrix 0 with " +
+                                  str(first.bits) + " in groups of " + str(first.group_size) + ".");
+    }
+    shapes.push_back(product_shape("quantized_matmuls", x, m.w, m.scales, m.biases, true, m.group_size, m.bits));
+    dtypes.push_back(promote_types(x.dtype(), m.scales.dtype()));
+    inputs.insert(inputs.end(), {m.w, m.scales, m.biases});
+  }
+  return array::make_arrays(std::move(shapes), dtypes,
+                            std::make_shared<QuantizedMatmuls>(to_device(s, "quantized_matmuls"), first.group_size,
+                                                               first.bits, int8_activations),
+                            inputs);
 }
 
 void prepare_quantized_matmul(const array& w, const array& scales, const array& biases, int group_size, int bits) {

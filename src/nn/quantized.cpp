@@ -50,6 +50,31 @@ array QuantizedLinear::operator()(const array& x) {
   return has_parameter("bias") ? add(y, parameter("bias")) : y;
 }
 
+std::vector<array> apply_side_by_side(const std::vector<UnaryModule*>& layers, const array& x) {
+  const auto* first = layers.empty() ? nullptr : dynamic_cast<const QuantizedLinear*>(layers[0]);
+  std::vector<const QuantizedLinear*> quantized;
+  for (UnaryModule* layer : layers) {
+    const auto* q = dynamic_cast<const QuantizedLinear*>(layer);
+    if (!first || !q || q->group_size() != first->group_size() || q->bits() != first->bits() ||
+        q->int8_activations() != first->int8_activations()) {
+      break;
+    }
+    quantized.push_back(q);
+  }
+  std::vector<array> out;
+  if (quantized.size() != layers.size() || layers.size() < 2) {
+    for (UnaryModule* layer : layers) out.push_back((*layer)(x));
+    return out;
+  }
+  std::vector<PackedMatrix> matrices;
+  for (const auto* q : quantized) matrices.push_back(q->packed_matrix());
+  out = quantized_matmuls(x, matrices, first->int8_activations());
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (quantized[i]->has_parameter("bias")) out[i] = add(out[i], quantized[i]->parameter("bias"));
+  }
+  return out;
+}
+
 PackedMatrix QuantizedLinear::packed_matrix() const {
   return {parameter("weight"), parameter("scales"), parameter("biases"), group_size_, bits_};
 }

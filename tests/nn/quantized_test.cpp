@@ -58,6 +58,33 @@ TEST(QuantizedLinear, MatchesLinearWithDequantizedWeight) {
   EXPECT_TRUE(q8->trainable_parameters().empty());
 }
 
+// A layer's q, k and v side by side: each output exactly its layer's, through one product where the
+// layers share their quantization (biases added), layer by layer where they do not.
+TEST(QuantizedLinear, SideBySideOutputsAreEachLayersOwn) {
+  auto quantized = [](int out, bool bias, int bits, uint32_t seed) {
+    Linear linear(512, out, bias);
+    linear.update({{"weight", pseudo_random({out, 512}, seed)}});
+    if (bias) linear.update({{"bias", pseudo_random({out}, seed + 1)}});
+    return QuantizedLinear::from_linear(linear, 32, bits);
+  };
+  const auto q = quantized(64, true, 4, 1), k = quantized(32, false, 4, 3), v = quantized(32, true, 4, 5);
+  const auto v8 = quantized(32, true, 8, 7);
+  const array x = astype(pseudo_random({2, 1, 512}, 9), bfloat16);
+  for (bool int8 : {false, true}) {
+    for (auto* layer : {q.get(), k.get(), v.get()}) layer->set_int8_activations(int8);
+    for (const auto& layers : {std::vector<UnaryModule*>{q.get(), k.get(), v.get()},
+                               std::vector<UnaryModule*>{q.get(), k.get(), v8.get()}}) {
+      const std::vector<array> outs = apply_side_by_side(layers, x);
+      ASSERT_EQ(outs.size(), layers.size());
+      for (size_t i = 0; i < layers.size(); ++i)
+        EXPECT_EQ(outs[i].to_vector<float>(), (*layers[i])(x).to_vector<float>()) << "layer " << i << ", int8 " << int8;
+    }
+  }
+  Linear plain(512, 8, false);
+  const std::vector<array> mixed = apply_side_by_side({q.get(), &plain}, x);
+  EXPECT_EQ(mixed[1].to_vector<float>(), plain(x).to_vector<float>());
+}
+
 TEST(QuantizedEmbedding, LookupAndTiedHead) {
   Embedding embedding(12, 64);
   embedding.update({{"weight", pseudo_random({12, 64}, 4)}});

@@ -37,12 +37,19 @@ class QuantizedLinear : public UnaryModule {
   int bits() const { return bits_; }
   // quantized_matmul's int8_activations for this layer's products (off by default).
   void set_int8_activations(bool on) { int8_activations_ = on; }
+  bool int8_activations() const { return int8_activations_; }
 
  private:
   int group_size_;
   int bits_;
   bool int8_activations_ = false;
 };
+
+// Each layer applied to the same x (a layer's q, k and v projections; its gate and up): where all
+// are QuantizedLinear layers of one quantization and activation form, as one quantized_matmuls
+// product, whose short decoding products no longer start and end one by one; otherwise layer
+// after layer. Either way each output is exactly what its layer gives.
+std::vector<array> apply_side_by_side(const std::vector<UnaryModule*>& layers, const array& x);
 
 class QuantizedEmbedding : public Embedding {
  public:

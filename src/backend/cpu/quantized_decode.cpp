@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <utility>
 
 #include "backend/cpu/quantized_int8_layout.h"
@@ -247,20 +248,21 @@ TESSERA_DECODE_TARGET void tile(const Geometry& geo, ScaleType st, int64_t gs, c
 }
 
 template <int BITS>
-void run(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-         uint16_t* y_bf16) {
+void run(const float* x, int64_t M, const Target* targets, int64_t count) {
+  const QuantizedMatrix& w = *targets[0].w;
   const Geometry geo(w);
   const PreparedX px = prepare_x<BITS>(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
     static_assert(MR <= 2 * kSweepRows);
-    const Rows r{&px, m0, y, w.rows, y_bf16};
+    auto pass = [&](int64_t i) { return Rows(&px, m0, targets[i]); };
     stream_tiles(
-        geo, w, layout, false,
-        [&](int64_t t) {
-          tile<BITS, MR>(geo, w.scale_type, w.group_size, layout + t * geo.tile_bytes, t * kTileRows, r);
+        geo, targets, count, false,
+        [&](int64_t i, int64_t t) {
+          tile<BITS, MR>(geo, w.scale_type, w.group_size, targets[i].layout + t * geo.tile_bytes, t * kTileRows,
+                         pass(i));
         },
-        [](int64_t, int64_t) {}, [&](int64_t t0, int64_t t1) { finish_tiles(r, MR, t0, t1); });
+        [](int64_t, int64_t, int64_t) {}, [&](int64_t i, int64_t t0, int64_t t1) { finish_tiles(pass(i), MR, t0, t1); });
   });
 }
 
@@ -308,13 +310,28 @@ void write_layout(const QuantizedMatrix& w, std::byte* layout) {
   });
 }
 
+bool same_geometry(const QuantizedMatrix& a, const QuantizedMatrix& b) {
+  return a.cols == b.cols && a.bits == b.bits && a.group_size == b.group_size && a.scale_type == b.scale_type;
+}
+
 void gemv(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, XForm form,
           uint16_t* y_bf16) {
-  if (M <= 0) return;
-  if (form == XForm::int8) return gemv_int8(x, M, w, layout, y, y_bf16);
-  if (w.bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x.f32, M, w, layout, y, y_bf16);
-  if (w.bits == 4) return run<4>(x.f32, M, w, layout, y, y_bf16);
-  run<8>(x.f32, M, w, layout, y, y_bf16);
+  const Target target{&w, layout, y, y_bf16};
+  gemv_many(x, M, &target, 1, form);
+}
+
+void gemv_many(Input x, int64_t M, const Target* targets, int64_t count, XForm form) {
+  if (M <= 0 || count <= 0) return;
+  for (int64_t i = 1; i < count; ++i) {
+    if (!same_geometry(*targets[0].w, *targets[i].w)) {
+      throw std::invalid_argument("[qdecode::gemv_many] Matrices of different geometries.");
+    }
+  }
+  const int bits = targets[0].w->bits;
+  if (form == XForm::int8) return gemv_int8(x, M, targets, count);
+  if (bits == 4 && form == XForm::bf16 && bf16_form()) return gemv_bf16(x.f32, M, targets, count);
+  if (bits == 4) return run<4>(x.f32, M, targets, count);
+  run<8>(x.f32, M, targets, count);
 }
 
 namespace detail {

@@ -261,18 +261,20 @@ bool bf16_form() {
   return cpu;
 }
 
-void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-               uint16_t* y_bf16) {
+void gemv_bf16(const float* x, int64_t M, const Target* targets, int64_t count) {
+  const QuantizedMatrix& w = *targets[0].w;
   const Geometry geo(w);
   const PreparedX px = prepare_x(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
-    const Rows r{&px, m0, y, w.rows, y_bf16};
+    auto pass = [&](int64_t i) { return Rows(&px, m0, targets[i]); };
     stream_tiles(
-        geo, w, layout, blocked(MR, w),
-        [&](int64_t t) { tile<MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, r); },
-        [&](int64_t t, int64_t count) { tile_block<MR>(geo, w.scale_type, layout, t, count, r); },
-        [&](int64_t t0, int64_t t1) { finish_tiles(r, MR, t0, t1); });
+        geo, targets, count, blocked(MR, w),
+        [&](int64_t i, int64_t t) {
+          tile<MR>(geo, w.scale_type, targets[i].layout + t * geo.tile_bytes, t * kTileRows, pass(i));
+        },
+        [&](int64_t i, int64_t t, int64_t n) { tile_block<MR>(geo, w.scale_type, targets[i].layout, t, n, pass(i)); },
+        [&](int64_t i, int64_t t0, int64_t t1) { finish_tiles(pass(i), MR, t0, t1); });
   });
 }
 

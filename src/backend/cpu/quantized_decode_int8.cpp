@@ -235,30 +235,33 @@ TESSERA_DECODE_TARGET void tile_block(const Geometry& geo, ScaleType st, const s
 }
 
 template <int BITS, class In>
-void run(const In* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-         uint16_t* y_bf16) {
+void run(const In* x, int64_t M, const Target* targets, int64_t count) {
+  const QuantizedMatrix& w = *targets[0].w;
   const Geometry geo(w);
   const PreparedX px = prepare_x<BITS, In>(x, M, w, geo);
   for_each_pass(M, [&](auto rows, int64_t m0) {
     constexpr int MR = decltype(rows)::value;
-    const Rows r{&px, m0, y, w.rows, y_bf16};
+    auto pass = [&](int64_t i) { return Rows(&px, m0, targets[i]); };
     stream_tiles(
-        geo, w, layout, MR * w.cols > kL1Bytes,
-        [&](int64_t t) { tile<BITS, MR>(geo, w.scale_type, layout + t * geo.tile_bytes, t * kTileRows, r); },
-        [&](int64_t t, int64_t count) { tile_block<BITS, MR>(geo, w.scale_type, layout, t, count, r); },
-        [&](int64_t t0, int64_t t1) { finish_tiles(r, MR, t0, t1); });
+        geo, targets, count, MR * w.cols > kL1Bytes,
+        [&](int64_t i, int64_t t) {
+          tile<BITS, MR>(geo, w.scale_type, targets[i].layout + t * geo.tile_bytes, t * kTileRows, pass(i));
+        },
+        [&](int64_t i, int64_t t, int64_t n) { tile_block<BITS, MR>(geo, w.scale_type, targets[i].layout, t, n, pass(i)); },
+        [&](int64_t i, int64_t t0, int64_t t1) { finish_tiles(pass(i), MR, t0, t1); });
   });
 }
 
 }  // namespace
 
-void gemv_int8(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, uint16_t* y_bf16) {
+void gemv_int8(Input x, int64_t M, const Target* targets, int64_t count) {
+  const int bits = targets[0].w->bits;
   if (x.bf16) {
-    if (w.bits == 4) return run<4>(x.bf16, M, w, layout, y, y_bf16);
-    return run<8>(x.bf16, M, w, layout, y, y_bf16);
+    if (bits == 4) return run<4>(x.bf16, M, targets, count);
+    return run<8>(x.bf16, M, targets, count);
   }
-  if (w.bits == 4) return run<4>(x.f32, M, w, layout, y, y_bf16);
-  run<8>(x.f32, M, w, layout, y, y_bf16);
+  if (bits == 4) return run<4>(x.f32, M, targets, count);
+  run<8>(x.f32, M, targets, count);
 }
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -76,6 +76,8 @@ struct PassRows {
   float* y;
   int64_t N;
   uint16_t* y_bf16;
+
+  PassRows(const PreparedX* x, int64_t m0, const Target& t) : x(x), m0(m0), y(t.y), N(t.w->rows), y_bf16(t.y_bf16) {}
 };
 
 // After tiles [t0, t1) of a pass of `rows` rows: their columns of y in bfloat16 where asked for,
@@ -93,20 +95,30 @@ void finish_tiles(const Rows& r, int64_t rows, int64_t t0, int64_t t1) {
 constexpr int64_t kBlockTiles = 4;
 constexpr int64_t kL1Bytes = 32 << 10;
 
-// Hands w's tiles to the threads, each a contiguous range taken front to back (streaming_for):
-// one at a time to tile(t), after requesting the head of the range, or kBlockTiles at a time to
-// block(t, count) where `blocked`; then done(t0, t1) for each range finished.
+// Hands the tiles of every target (one product, stored matrix after matrix) to the threads, each
+// a contiguous range taken front to back (streaming_for): one at a time to tile(i, t) for tile t of
+// target i, after requesting the head of the range, or up to kBlockTiles at a time to
+// block(i, t, count) where `blocked`; then done(i, t0, t1) for each part of a range finished.
 template <class Tile, class Block, class Done>
-void stream_tiles(const Geometry& geo, const QuantizedMatrix& w, const std::byte* layout, bool blocked,
-                  const Tile& tile, const Block& block, const Done& done) {
-  streaming_for(w.rows / kTileRows, blocked ? kBlockTiles : 1, [&](int64_t t0, int64_t t1) {
-    if (blocked) {
-      for (int64_t t = t0; t < t1; t += kBlockTiles) block(t, std::min(kBlockTiles, t1 - t));
-    } else {
-      prefetch_head(layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
-      for (int64_t t = t0; t < t1; ++t) tile(t);
+void stream_tiles(const Geometry& geo, const Target* targets, int64_t count, bool blocked, const Tile& tile,
+                  const Block& block, const Done& done) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < count; ++i) total += targets[i].w->rows / kTileRows;
+  streaming_for(total, blocked ? kBlockTiles : 1, [&](int64_t begin, int64_t end) {
+    int64_t first = 0;  // the virtual index of target i's first tile
+    for (int64_t i = 0; i < count && first < end; ++i) {
+      const int64_t tiles = targets[i].w->rows / kTileRows;
+      const int64_t t0 = std::max<int64_t>(begin - first, 0), t1 = std::min<int64_t>(end - first, tiles);
+      first += tiles;
+      if (t0 >= t1) continue;
+      if (blocked) {
+        for (int64_t t = t0; t < t1; t += kBlockTiles) block(i, t, std::min(kBlockTiles, t1 - t));
+      } else {
+        prefetch_head(targets[i].layout + t0 * geo.tile_bytes, (t1 - t0) * geo.tile_bytes);
+        for (int64_t t = t0; t < t1; ++t) tile(i, t);
+      }
+      done(i, t0, t1);
     }
-    done(t0, t1);
   });
 }
 
@@ -128,11 +140,10 @@ void for_each_pass(int64_t M, const Pass& pass) {
 // Whether this CPU multiplies bfloat16 values (AVX-512 BF16).
 bool bf16_form();
 
-// gemv with 4-bit weights and bfloat16 x, see quantized_decode_bf16.cpp.
-void gemv_bf16(const float* x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y,
-               uint16_t* y_bf16);
+// gemv_many with 4-bit weights and bfloat16 x, see quantized_decode_bf16.cpp.
+void gemv_bf16(const float* x, int64_t M, const Target* targets, int64_t count);
 
-// gemv with x rounded to one int8 term per element, see quantized_decode_int8.cpp.
-void gemv_int8(Input x, int64_t M, const QuantizedMatrix& w, const std::byte* layout, float* y, uint16_t* y_bf16);
+// gemv_many with x rounded to one int8 term per element, see quantized_decode_int8.cpp.
+void gemv_int8(Input x, int64_t M, const Target* targets, int64_t count);
 
 }  // namespace tessera::cpu::qdecode::detail

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -210,55 +211,95 @@ bool QuantizedMatmul::is_equivalent(const Primitive& other) const {
          o->int8_activations_ == int8_activations_;
 }
 
-void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
-  out.set_data(allocator::malloc(out.nbytes()));
-  if (out.size() == 0) return;
-  const array& x = inputs[0];
+namespace {
+
+cpu::qdecode::XForm decode_form(const array& x, bool int8_activations) {
+  if (int8_activations) return cpu::qdecode::XForm::int8;
+  return x.dtype() == bfloat16 ? cpu::qdecode::XForm::bf16 : cpu::qdecode::XForm::float32;
+}
+
+// x as a float32 row-major buffer: x's own where it is one, else `copy` filled.
+const float* float_rows(const array& x, std::vector<float>& copy) {
+  if (x.dtype() == float32 && x.flags().row_contiguous) return x.data<float>();
+  if (copy.size() < x.size()) copy.resize(x.size());
+  detail::copy_out(x, copy.data(), float32);
+  return copy.data();
+}
+
+// x as the decode layout's forms take it: bfloat16 as it is for the int8 form, else float32.
+cpu::qdecode::Input decode_input(const array& x, cpu::qdecode::XForm form, std::vector<float>& copy) {
+  if (form == cpu::qdecode::XForm::int8 && x.dtype() == bfloat16 && x.flags().row_contiguous) {
+    return cpu::qdecode::Input::bfloat16(x.data<uint16_t>());
+  }
+  return float_rows(x, copy);
+}
+
+// Where a product's float32 results go for `out`: out itself, or `scratch` (then written to out
+// in bfloat16 by the kernel, or converted by finish_output).
+struct ProductOutput {
+  float* y;
+  uint16_t* y_bf16 = nullptr;
+
+  ProductOutput(array& out, float* scratch)
+      : y(out.dtype() == float32 ? out.data<float>() : scratch),
+        y_bf16(out.dtype() == bfloat16 ? static_cast<uint16_t*>(out.data<void>()) : nullptr) {}
+};
+
+void finish_output(const ProductOutput& o, array& out) {
+  if (!o.y_bf16 && out.dtype() != float32) detail::convert_elements(o.y, float32, out.data<void>(), out.dtype(), out.size());
+}
+
+// Float32 copies of x and y, kept per thread: decoding calls the products a hundred times per
+// token, and fresh heap blocks each time cost more than the copies.
+std::vector<float>& x_scratch() {
+  thread_local std::vector<float> copy;
+  return copy;
+}
+
+float* y_scratch(size_t size) {
+  thread_local std::vector<float> copy;
+  if (copy.size() < size) copy.resize(size);
+  return copy.data();
+}
+
+int64_t rows_of_x(const array& x) {
   const int64_t K = x.shape(-1);
-  const int64_t M = K == 0 ? 0 : static_cast<int64_t>(x.size()) / K;
-  // Float32 copies of x and y, kept per thread: decoding calls this a hundred times per token,
-  // and fresh heap blocks each time cost more than the copies.
-  thread_local std::vector<float> x_copy, y_copy;
-  if (out.dtype() != float32 && y_copy.size() < out.size()) y_copy.resize(out.size());
-  float* y = out.dtype() == float32 ? out.data<float>() : y_copy.data();
-  PackedOperand w(inputs[1], inputs[2], inputs[3], group_size_, bits_);
+  return K == 0 ? 0 : static_cast<int64_t>(x.size()) / K;
+}
+
+// One product of QuantizedMatmul (inputs x, packed, scales, biases) into out, allocated.
+void eval_product(const std::vector<array>& inputs, int group_size, int bits, bool transpose, bool int8_activations,
+                  array& out) {
+  const array& x = inputs[0];
+  const int64_t M = rows_of_x(x);
+  PackedOperand w(inputs[1], inputs[2], inputs[3], group_size, bits);
+  const auto form = decode_form(x, int8_activations);
+  const bool decode = transpose && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, form);
+  const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
+  const ProductOutput o(out, y_scratch(out.dtype() == float32 ? 0 : out.size()));
+  if (layout) {
+    cpu::qdecode::gemv(decode_input(x, form, x_scratch()), M, w.matrix, layout, o.y, form, o.y_bf16);
+    return finish_output(o, out);
+  }
+  const float* xf = float_rows(x, x_scratch());
   const cpu::InputType type = x.dtype() == bfloat16  ? cpu::InputType::bfloat16
                               : x.dtype() == float16 ? cpu::InputType::float16
                                                      : cpu::InputType::float32;
-  const auto form = int8_activations_        ? cpu::qdecode::XForm::int8
-                    : x.dtype() == bfloat16 ? cpu::qdecode::XForm::bf16
-                                            : cpu::qdecode::XForm::float32;
-  const bool decode = transpose_ && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, form);
-  const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
-  if (layout && form == cpu::qdecode::XForm::int8 && x.dtype() == bfloat16 && x.flags().row_contiguous) {
-    // The int8 form reads bfloat16 x as it is.
-    uint16_t* y_bf16 = out.dtype() == bfloat16 ? static_cast<uint16_t*>(out.data<void>()) : nullptr;
-    cpu::qdecode::gemv(cpu::qdecode::Input::bfloat16(x.data<uint16_t>()), M, w.matrix, layout, y, form, y_bf16);
-    if (!y_bf16 && out.dtype() != float32)
-      detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
-    return;
-  }
-  const float* xf = nullptr;
-  if (x.dtype() == float32 && x.flags().row_contiguous) {
-    xf = x.data<float>();
+  if (transpose) {
+    cpu::quantized_matmul_t(xf, M, w.matrix, o.y, type);
   } else {
-    if (x_copy.size() < x.size()) x_copy.resize(x.size());
-    detail::copy_out(x, x_copy.data(), float32);
-    xf = x_copy.data();
+    cpu::quantized_matmul_n(xf, M, w.matrix, o.y, type);
   }
-  if (layout && out.dtype() == bfloat16) {
-    cpu::qdecode::gemv(xf, M, w.matrix, layout, y, form, static_cast<uint16_t*>(out.data<void>()));
-    return;
-  }
-  if (layout) {
-    cpu::qdecode::gemv(xf, M, w.matrix, layout, y, form);
-  } else if (transpose_) {
-    cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
-  } else {
-    cpu::quantized_matmul_n(xf, M, w.matrix, y, type);
-  }
-  if (M == 0) std::fill(y, y + out.size(), 0.0f);
-  if (out.dtype() != float32) detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
+  if (M == 0) std::fill(o.y, o.y + out.size(), 0.0f);
+  if (out.dtype() != float32) detail::convert_elements(o.y, float32, out.data<void>(), out.dtype(), out.size());
+}
+
+}  // namespace
+
+void QuantizedMatmul::eval_cpu(const std::vector<array>& inputs, array& out) {
+  out.set_data(allocator::malloc(out.nbytes()));
+  if (out.size() == 0) return;
+  eval_product(inputs, group_size_, bits_, transpose_, int8_activations_, out);
 }
 
 // With W the dequantized matrix, y = x W^T (or x W): dx = g W (or g W^T). The gradient of W
@@ -292,6 +333,78 @@ std::vector<array> QuantizedMatmul::vjp(const std::vector<array>& primals, const
         gw = multiply(gw, q);
       }
       grads.push_back(astype(grouped_sum(gw), scales.dtype()));
+    }
+  }
+  return grads;
+}
+
+bool QuantizedMatmuls::is_equivalent(const Primitive& other) const {
+  const auto* o = dynamic_cast<const QuantizedMatmuls*>(&other);
+  return o && o->group_size_ == group_size_ && o->bits_ == bits_ && o->int8_activations_ == int8_activations_;
+}
+
+// Where every matrix takes its decode layout for these rows and they share a geometry, one
+// gemv_many over all; otherwise each product on its own.
+void QuantizedMatmuls::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  for (auto& o : outputs) o.set_data(allocator::malloc(o.nbytes()));
+  const array& x = inputs[0];
+  const int64_t M = rows_of_x(x);
+  const auto form = decode_form(x, int8_activations_);
+  const size_t count = outputs.size();
+  std::vector<PackedOperand> ws;
+  ws.reserve(count);
+  std::vector<cpu::qdecode::Target> targets;
+  size_t scratch = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const array &w = inputs[1 + 3 * i], &scales = inputs[2 + 3 * i], &biases = inputs[3 + 3 * i];
+    ws.emplace_back(w, scales, biases, group_size_, bits_);
+    const cpu::QuantizedMatrix& m = ws.back().matrix;
+    const bool decode = M >= 1 && M <= cpu::qdecode::max_rows(m, form) &&
+                        (i == 0 || cpu::qdecode::same_geometry(ws[0].matrix, m));
+    const std::byte* layout = decode ? decode_layout(w, scales, biases, m) : nullptr;
+    if (!layout) break;
+    targets.push_back({&m, layout, nullptr, nullptr});
+    if (outputs[i].dtype() != float32) scratch += outputs[i].size();
+  }
+  if (targets.size() < count || x.size() == 0) {
+    for (size_t i = 0; i < count; ++i) {
+      if (outputs[i].size() == 0) continue;
+      eval_product({x, inputs[1 + 3 * i], inputs[2 + 3 * i], inputs[3 + 3 * i]}, group_size_, bits_, true,
+                   int8_activations_, outputs[i]);
+    }
+    return;
+  }
+  float* y = y_scratch(scratch);
+  std::vector<ProductOutput> results;
+  for (size_t i = 0; i < count; ++i) {
+    results.emplace_back(outputs[i], y);
+    if (outputs[i].dtype() != float32) y += outputs[i].size();
+    targets[i].y = results[i].y;
+    targets[i].y_bf16 = results[i].y_bf16;
+  }
+  cpu::qdecode::gemv_many(decode_input(x, form, x_scratch()), M, targets.data(), static_cast<int64_t>(count), form);
+  for (size_t i = 0; i < count; ++i) finish_output(results[i], outputs[i]);
+}
+
+// Each output's cotangent flows back through its own product, as QuantizedMatmul's; x gets the sum.
+std::vector<array> QuantizedMatmuls::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                         const std::vector<int>& argnums, const std::vector<array>&) {
+  QuantizedMatmul product(device(), group_size_, bits_, true, int8_activations_);
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg == 0) {
+      std::optional<array> dx;
+      for (size_t i = 0; i < cotangents.size(); ++i) {
+        const array term = product.vjp({primals[0], primals[1 + 3 * i], primals[2 + 3 * i], primals[3 + 3 * i]},
+                                       {cotangents[i]}, {0}, {})[0];
+        dx = dx ? add(*dx, term) : term;
+      }
+      grads.push_back(astype(*dx, primals[0].dtype()));
+    } else {
+      const size_t i = static_cast<size_t>(arg - 1) / 3;
+      const int which = (arg - 1) % 3 + 1;
+      grads.push_back(product.vjp({primals[0], primals[1 + 3 * i], primals[2 + 3 * i], primals[3 + 3 * i]},
+                                  {cotangents[i]}, {which}, {})[0]);
     }
   }
   return grads;

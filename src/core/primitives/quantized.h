@@ -59,6 +59,24 @@ class QuantizedMatmul : public UnaryPrimitive {
   bool int8_activations_;
 };
 
+// (x, then packed, scales and biases of each matrix) -> x · W_i^T for every matrix, one output
+// each; the matrices share group_size and bits.
+class QuantizedMatmuls : public Primitive {
+ public:
+  QuantizedMatmuls(Device d, int group_size, int bits, bool int8_activations)
+      : Primitive(d), group_size_(group_size), bits_(bits), int8_activations_(int8_activations) {}
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+  const char* name() const override { return "quantized_matmuls"; }
+  bool is_equivalent(const Primitive& other) const override;
+
+ private:
+  int group_size_;
+  int bits_;
+  bool int8_activations_;
+};
+
 // (packed, scales, biases, indices) -> the dequantized rows picked by indices.
 class QuantizedTake : public UnaryPrimitive {
  public:

@@ -143,9 +143,10 @@ array Attention::operator()(const array& x, const AttentionMask& mask, KVCache* 
     k = parts[1];
     v = parts[2];
   } else {
-    q = (*q_proj_)(x);
-    k = (*k_proj_)(x);
-    v = (*v_proj_)(x);
+    const auto qkv = nn::apply_side_by_side({&*q_proj_, &*k_proj_, &*v_proj_}, x);
+    q = qkv[0];
+    k = qkv[1];
+    v = qkv[2];
   }
   if (q_norm_) {
     // The norms act per head: normalize [B, T, H, D] before moving the heads forward.
@@ -191,7 +192,8 @@ array MLP::operator()(const array& x) {
     auto parts = split((*gate_up_proj_)(x), 2, -1);
     return (*down_proj_)(gated_(parts[0], parts[1]));
   }
-  return (*down_proj_)(gated_((*gate_proj_)(x), (*up_proj_)(x)));
+  const auto gate_up = nn::apply_side_by_side({&*gate_proj_, &*up_proj_}, x);
+  return (*down_proj_)(gated_(gate_up[0], gate_up[1]));
 }
 
 // ---- DecoderLayer ----
