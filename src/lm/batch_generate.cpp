@@ -82,9 +82,14 @@ std::optional<array> BatchKVCache::row_offsets() const {
 }
 
 AttentionMask BatchKVCache::make_mask(int T, std::optional<int> window) const {
-  // In storage columns: the T queries are the columns after the stored ones.
   const int B = batch_size();
   const int S = length();
+  // Without padding, the mask of a cache that keeps everything: a prompt prefilled on its own
+  // then attends as it does in a plain cache.
+  if (std::all_of(left_padding_.begin(), left_padding_.end(), [](int l) { return l == 0; })) {
+    return create_attention_mask(T, S, window);
+  }
+  // In storage columns: the T queries are the columns after the stored ones.
   array key_pos = reshape(arange(0, S + T), {1, 1, 1, S + T});
   array query_pos = reshape(arange(S, S + T), {1, 1, T, 1});
   array left = reshape(array(left_padding_.data(), {B}, int32), {B, 1, 1, 1});
@@ -200,32 +205,37 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
   while (!waiting.empty() || !active.empty()) {
     std::vector<bool> alive;
     if (static_cast<int>(active.size()) < options.batch_size && !waiting.empty()) {
-      // Prefill the next waiting prompts as one left-padded batch, then join the running one.
+      // Prefill the next waiting prompts, each on its own, and join them to the running batch
+      // (left-padded to its columns). A padded batch pass would take other attention kernels
+      // and key alignments than the prompt alone; this way a sequence's cache and first logits
+      // are exactly those of its prompt alone.
       auto start = Clock::now();
       size_t n = std::min(static_cast<size_t>(options.batch_size) - active.size(), waiting.size());
       std::vector<int> picked(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
       waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
-      size_t longest = 0;
-      for (int i : picked) longest = std::max(longest, prompts[i].size());
-      std::vector<int> ids(n * longest, 0);
-      std::vector<int> left;
-      for (size_t r = 0; r < n; ++r) {
-        const auto& p = prompts[picked[r]];
-        left.push_back(static_cast<int>(longest - p.size()));
-        std::copy(p.begin(), p.end(), ids.begin() + static_cast<std::ptrdiff_t>(r * longest + longest - p.size()));
-        out.prompt_tokens += static_cast<int>(p.size());
+      std::vector<array> first_logits;
+      for (int i : picked) {
+        const std::vector<int>& prompt = prompts[i];
+        const int length = static_cast<int>(prompt.size());
+        out.prompt_tokens += length;
+        // The new row's clock ends at the running batch's, as extend() requires; its rotary
+        // positions are its own (row_offsets).
+        const int start_offset = layers.empty() ? 0 : layers[0]->offset() - length;
+        Cache fresh;
+        std::vector<std::shared_ptr<BatchKVCache>> fresh_layers;
+        for (int l = 0; l < model.num_layers(); ++l) {
+          fresh_layers.push_back(std::make_shared<BatchKVCache>(std::vector<int>{0}, start_offset));
+          fresh.push_back(fresh_layers.back());
+        }
+        first_logits.push_back(prefill_rows(model, prompt, 1, length, fresh, options.prefill_step_size));
+        eval(first_logits.back());
+        if (layers.empty()) {
+          layers = fresh_layers;
+        } else {
+          for (size_t l = 0; l < layers.size(); ++l) layers[l]->extend(*fresh_layers[l]);
+        }
       }
-      // The new rows' clock ends at the running batch's, as extend() requires; their rotary
-      // positions are their own (row_offsets).
-      const int start_offset = layers.empty() ? 0 : layers[0]->offset() - static_cast<int>(longest);
-      Cache fresh;
-      std::vector<std::shared_ptr<BatchKVCache>> fresh_layers;
-      for (int l = 0; l < model.num_layers(); ++l) {
-        fresh_layers.push_back(std::make_shared<BatchKVCache>(left, start_offset));
-        fresh.push_back(fresh_layers.back());
-      }
-      array logits = prefill_rows(model, ids, static_cast<int64_t>(n), static_cast<int64_t>(longest), fresh,
-                                  options.prefill_step_size);
+      const array logits = concatenate(first_logits, 0);
       const size_t first = active.size();
       for (int i : picked) {
         std::optional<uint64_t> seed;
@@ -233,11 +243,6 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
         active.push_back(Sequence{i, Sampler(options.sampler, seed), prompts[i], loaded.tokenizer->detokenizer(), {}, 0});
       }
       std::vector<bool> fresh_alive = sample_rows(logits, first);
-      if (layers.empty()) {
-        layers = fresh_layers;
-      } else {
-        for (size_t l = 0; l < layers.size(); ++l) layers[l]->extend(*fresh_layers[l]);
-      }
       alive.assign(first, true);
       alive.insert(alive.end(), fresh_alive.begin(), fresh_alive.end());
       prompt_seconds += seconds_since(start);

@@ -53,20 +53,26 @@ std::vector<int> single(const tx::lm::LoadedModel& loaded, const std::vector<int
 
 }  // namespace
 
-// Prompts of different lengths, three at a time, so that rows are left-padded and sequences join
-// the running batch: each row's products, attention and rotary positions are those of its
-// prompt alone, so even the int8 rounding of x cannot tell them apart (nor can MLX's products).
+// Prompts of different lengths, all at once or three at a time (sequences then join the running
+// batch), so that rows are left-padded: each row's prefill, products, attention and rotary
+// positions are those of its prompt alone, so even the int8 rounding of x cannot tell them apart
+// (nor can MLX's products).
 TEST(Int8Activations, EachSequenceOfABatchMatchesItsSinglePromptGreedyOutput) {
   for (bool int8 : {true, false}) {
     const tx::lm::LoadedModel loaded = quantized_llama(int8);
-    tx::lm::BatchGenerateOptions options;
-    options.max_tokens = 16;
-    options.batch_size = 3;
     const auto ps = prompts();
-    const auto result = tx::lm::batch_generate(loaded, ps, options);
-    ASSERT_EQ(result.results.size(), ps.size());
-    for (size_t i = 0; i < ps.size(); ++i)
-      EXPECT_EQ(result.results[i].tokens, single(loaded, ps[i], 16)) << "prompt " << i << (int8 ? ", int8" : "");
+    std::vector<std::vector<int>> alone;
+    for (const auto& p : ps) alone.push_back(single(loaded, p, 24));
+    for (int batch_size : {5, 3}) {
+      tx::lm::BatchGenerateOptions options;
+      options.max_tokens = 24;
+      options.batch_size = batch_size;
+      const auto result = tx::lm::batch_generate(loaded, ps, options);
+      ASSERT_EQ(result.results.size(), ps.size());
+      for (size_t i = 0; i < ps.size(); ++i)
+        EXPECT_EQ(result.results[i].tokens, alone[i])
+            << "prompt " << i << ", " << batch_size << " at a time" << (int8 ? ", int8" : "");
+    }
   }
 }
 

@@ -28,7 +28,8 @@ class BatchKVCache : public KVCache {
   std::pair<array, array> update_and_fetch(const array& keys, const array& values) override;
   int offset() const override { return offset_; }
   std::optional<array> row_offsets() const override;
-  // Causal, and no query sees its row's padding: an explicit mask [B, 1, T, offset + T].
+  // Causal, and no query sees its row's padding: an explicit mask [B, 1, T, length() + T]; with
+  // no padding, a plain cache's mask (create_attention_mask).
   AttentionMask make_mask(int T, std::optional<int> window) const override;
   std::vector<array> state() const override;
   void set_state(const std::vector<array>& state) override;

@@ -48,14 +48,20 @@ void add_mask_row(Dtype dtype, const void* base, int64_t offset, int64_t stride,
 }
 
 float softmax_scores(float* row, int64_t n_keys, int64_t limit) {
-  const float m = limit > 0 ? simd::max(row, limit) : -std::numeric_limits<float>::infinity();
-  if (m == -std::numeric_limits<float>::infinity()) {
+  constexpr float kHidden = -std::numeric_limits<float>::infinity();
+  // The sum runs over exactly the keys the row sees, from the first of them: a row of a
+  // left-padded batch, whose padding is hidden, adds its keys in the same lanes and order as its
+  // sequence alone.
+  int64_t first = 0;
+  while (first < limit && row[first] == kHidden) ++first;
+  const float m = first < limit ? simd::max(row + first, limit - first) : kHidden;
+  if (m == kHidden) {
     std::fill(row, row + n_keys, 0.0f);
     return 0.0f;
   }
-  // The sum runs over exactly the keys the row sees, as it does when they are all the keys.
+  std::fill(row, row + first, 0.0f);
   std::fill(row + limit, row + n_keys, 0.0f);
-  return simd::exp_shifted(row, m, row, limit);
+  return simd::exp_shifted(row + first, m, row + first, limit - first);
 }
 
 }  // namespace tessera::cpu
