@@ -75,6 +75,16 @@ std::pair<array, array> BatchKVCache::update_and_fetch(const array& keys, const 
   return stored;
 }
 
+// The rows' storage with room for StandardKVCache::step more columns: made once here, while
+// the rows are copied anyway, instead of by the growth of the next decoding step.
+void BatchKVCache::set_rows(const array& keys, const array& values) {
+  auto room = [](const array& a) {
+    return concatenate({a, zeros({a.shape(0), a.shape(1), StandardKVCache::step, a.shape(3)}, a.dtype())}, 2);
+  };
+  storage_.set_state({room(keys), room(values)});
+  storage_.trim(StandardKVCache::step);
+}
+
 std::optional<array> BatchKVCache::row_offsets() const {
   std::vector<int> next(left_padding_.size());
   for (size_t b = 0; b < next.size(); ++b) next[b] = length() - left_padding_[b];
@@ -115,7 +125,7 @@ void BatchKVCache::filter(const std::vector<int>& rows) {
   if (kv.empty()) return;
   array idx(rows.data(), {static_cast<int64_t>(rows.size())}, int32);
   const int drop = left.empty() ? 0 : *std::min_element(left.begin(), left.end());
-  storage_.set_state({take(slice_time(kv[0], drop, length()), idx, 0), take(slice_time(kv[1], drop, length()), idx, 0)});
+  set_rows(take(slice_time(kv[0], drop, length()), idx, 0), take(slice_time(kv[1], drop, length()), idx, 0));
   for (int& l : left_padding_) l -= drop;
 }
 
@@ -129,10 +139,35 @@ void BatchKVCache::extend(const BatchKVCache& other) {
   const int mine = total - length();
   const int theirs = total - other.length();
   const std::vector<array> kv = state(), others = other.state();
-  storage_.set_state({concatenate({left_pad_time(kv[0], mine), left_pad_time(others[0], theirs)}, 0),
-                      concatenate({left_pad_time(kv[1], mine), left_pad_time(others[1], theirs)}, 0)});
+  set_rows(concatenate({left_pad_time(kv[0], mine), left_pad_time(others[0], theirs)}, 0),
+           concatenate({left_pad_time(kv[1], mine), left_pad_time(others[1], theirs)}, 0));
   for (int& l : left_padding_) l += mine;
   for (int l : other.left_padding_) left_padding_.push_back(l + theirs);
+}
+
+std::shared_ptr<BatchKVCache> BatchKVCache::merge(const std::vector<std::shared_ptr<BatchKVCache>>& caches) {
+  if (caches.empty()) throw std::invalid_argument("[BatchKVCache] merge needs at least one cache.");
+  int total = 0;
+  for (const auto& c : caches) {
+    if (c->length() == 0) throw std::invalid_argument("[BatchKVCache] merge needs filled caches.");
+    if (c->offset() != caches[0]->offset()) {
+      throw std::invalid_argument("[BatchKVCache] merge needs caches at one position, got " +
+                                  std::to_string(caches[0]->offset()) + " and " + std::to_string(c->offset()) + ".");
+    }
+    total = std::max(total, c->length());
+  }
+  std::vector<int> left;
+  std::vector<array> keys, values;
+  for (const auto& c : caches) {
+    const int pad = total - c->length();
+    const std::vector<array> kv = c->state();
+    keys.push_back(left_pad_time(kv[0], pad));
+    values.push_back(left_pad_time(kv[1], pad));
+    for (int l : c->left_padding_) left.push_back(l + pad);
+  }
+  auto merged = std::make_shared<BatchKVCache>(left, caches[0]->offset());
+  merged->set_rows(concatenate(keys, 0), concatenate(values, 0));
+  return merged;
 }
 
 BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<std::vector<int>>& prompts,
@@ -214,27 +249,36 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
       std::vector<int> picked(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
       waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
       std::vector<array> first_logits;
+      std::vector<std::vector<std::shared_ptr<BatchKVCache>>> fresh(model.num_layers());
+      // The new rows' clock ends where the running batch's is, as extend() requires; their rotary
+      // positions are their own (row_offsets).
+      int clock = 0;
+      if (!layers.empty()) {
+        clock = layers[0]->offset();
+      } else {
+        for (int i : picked) clock = std::max(clock, static_cast<int>(prompts[i].size()));
+      }
       for (int i : picked) {
         const std::vector<int>& prompt = prompts[i];
         const int length = static_cast<int>(prompt.size());
         out.prompt_tokens += length;
-        // The new row's clock ends at the running batch's, as extend() requires; its rotary
-        // positions are its own (row_offsets).
-        const int start_offset = layers.empty() ? 0 : layers[0]->offset() - length;
-        Cache fresh;
-        std::vector<std::shared_ptr<BatchKVCache>> fresh_layers;
-        for (int l = 0; l < model.num_layers(); ++l) {
-          fresh_layers.push_back(std::make_shared<BatchKVCache>(std::vector<int>{0}, start_offset));
-          fresh.push_back(fresh_layers.back());
+        Cache cache;
+        for (auto& layer : fresh) {
+          layer.push_back(std::make_shared<BatchKVCache>(std::vector<int>{0}, clock - length));
+          cache.push_back(layer.back());
         }
-        first_logits.push_back(prefill_rows(model, prompt, 1, length, fresh, options.prefill_step_size));
+        first_logits.push_back(prefill_rows(model, prompt, 1, length, cache, options.prefill_step_size));
         eval(first_logits.back());
-        if (layers.empty()) {
-          layers = fresh_layers;
+      }
+      for (size_t l = 0; l < fresh.size(); ++l) {
+        auto merged = BatchKVCache::merge(fresh[l]);
+        if (layers.size() < fresh.size()) {
+          layers.push_back(merged);
         } else {
-          for (size_t l = 0; l < layers.size(); ++l) layers[l]->extend(*fresh_layers[l]);
+          layers[l]->extend(*merged);
         }
       }
+      detail::eval_cache(Cache(layers.begin(), layers.end()));
       const array logits = concatenate(first_logits, 0);
       const size_t first = active.size();
       for (int i : picked) {

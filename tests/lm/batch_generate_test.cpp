@@ -3,6 +3,7 @@
 // sequences joining the batch as others finish.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 
 #include "tessera/lm/batch_generate.h"
@@ -136,6 +137,27 @@ TEST(BatchKVCache, RowsKeepTheirOwnPositions) {
   cache.update_and_fetch(kv(3, 1), kv(3, 1));
   EXPECT_EQ(cache.row_offsets()->to_vector<int>(), (std::vector<int>{3, 4, 2}));
   EXPECT_FALSE(tx::lm::StandardKVCache().row_offsets().has_value());
+}
+
+// merge: the rows of several caches at one position, as extending one by one gives them.
+TEST(BatchKVCache, MergeLeftPadsEachRowToTheLongest) {
+  auto filled = [](int T, int clock, float value) {
+    auto c = std::make_shared<tx::lm::BatchKVCache>(std::vector<int>{0}, clock - T);
+    const tx::array kv = tx::full({1, 1, T, 4}, tx::array(value));
+    c->update_and_fetch(kv, kv);
+    return c;
+  };
+  const auto a = filled(3, 5, 1.0f), b = filled(5, 5, 2.0f);
+  const auto merged = tx::lm::BatchKVCache::merge({a, b});
+  EXPECT_EQ(merged->left_padding(), (std::vector<int>{2, 0}));
+  EXPECT_EQ(merged->row_offsets()->to_vector<int>(), (std::vector<int>{3, 5}));
+  EXPECT_EQ(merged->offset(), 5);
+  tx::lm::BatchKVCache extended({0}, 2);
+  extended.update_and_fetch(tx::full({1, 1, 3, 4}, tx::array(1.0f)), tx::full({1, 1, 3, 4}, tx::array(1.0f)));
+  extended.extend(*b);
+  EXPECT_EQ(merged->state()[0].to_vector<float>(), extended.state()[0].to_vector<float>());
+  EXPECT_THROW(tx::lm::BatchKVCache::merge({a, filled(2, 4, 3.0f)}), std::invalid_argument);
+  EXPECT_THROW(tx::lm::BatchKVCache::merge({}), std::invalid_argument);
 }
 
 TEST(BatchGenerate, BadInputIsRefused) {

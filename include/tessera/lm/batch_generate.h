@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,8 +44,13 @@ class BatchKVCache : public KVCache {
   // Appends the rows of `other` (at the same offset()), left-padding whichever holds fewer
   // columns so the time axes line up.
   void extend(const BatchKVCache& other);
+  // The rows of all `caches` (at one offset()) in order as one cache, each left-padded to the
+  // longest: what extending one by one gives, with one copy of the rows instead of one per step.
+  static std::shared_ptr<BatchKVCache> merge(const std::vector<std::shared_ptr<BatchKVCache>>& caches);
 
  private:
+  void set_rows(const array& keys, const array& values);
+
   std::vector<int> left_padding_;
   StandardKVCache storage_;  // columns of every row, padding included
   int offset_ = 0;
