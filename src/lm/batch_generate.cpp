@@ -30,21 +30,6 @@ array left_pad_time(const array& a, int n) {
   return concatenate({zeros({a.shape(0), a.shape(1), n, a.shape(3)}, a.dtype()), a}, 2);
 }
 
-// Fills `cache` with all but the last column of the left-padded prompts ids [rows, T], in
-// chunks of `step` columns and without their logits, then returns the logits of the last column:
-// the head over every position is a fifth of a 1B model's multiply-adds, and only the last one
-// samples.
-array prefill_rows(Model& model, const std::vector<int>& ids, int64_t rows, int64_t T, Cache& cache, int step) {
-  const array tokens(ids.data(), {rows, T}, int32);
-  for (int64_t done = 0; done < T - 1;) {
-    const int64_t chunk = std::min<int64_t>(step, T - 1 - done);
-    model(slice(tokens, {0, done}, {rows, done + chunk}), &cache);
-    detail::eval_cache(cache);
-    done += chunk;
-  }
-  return model(slice(tokens, {0, T - 1}, {rows, T}), &cache);
-}
-
 // One sequence of the batch.
 struct Sequence {
   int index;
@@ -148,25 +133,33 @@ void BatchKVCache::extend(const BatchKVCache& other) {
 std::shared_ptr<BatchKVCache> BatchKVCache::merge(const std::vector<std::shared_ptr<BatchKVCache>>& caches) {
   if (caches.empty()) throw std::invalid_argument("[BatchKVCache] merge needs at least one cache.");
   int total = 0;
+  std::vector<array> like;  // a filled cache's state, for the shape of an empty one's padding
   for (const auto& c : caches) {
-    if (c->length() == 0) throw std::invalid_argument("[BatchKVCache] merge needs filled caches.");
     if (c->offset() != caches[0]->offset()) {
       throw std::invalid_argument("[BatchKVCache] merge needs caches at one position, got " +
                                   std::to_string(caches[0]->offset()) + " and " + std::to_string(c->offset()) + ".");
     }
-    total = std::max(total, c->length());
+    if (c->length() > total) {
+      total = c->length();
+      like = c->state();
+    }
   }
   std::vector<int> left;
   std::vector<array> keys, values;
   for (const auto& c : caches) {
     const int pad = total - c->length();
-    const std::vector<array> kv = c->state();
+    for (int l : c->left_padding_) left.push_back(l + pad);
+    if (total == 0) continue;
+    std::vector<array> kv = c->state();
+    if (kv.empty()) {
+      // No columns yet (a prompt of one token): all padding.
+      for (const array& a : like) kv.push_back(zeros({c->batch_size(), a.shape(1), 0, a.shape(3)}, a.dtype()));
+    }
     keys.push_back(left_pad_time(kv[0], pad));
     values.push_back(left_pad_time(kv[1], pad));
-    for (int l : c->left_padding_) left.push_back(l + pad);
   }
   auto merged = std::make_shared<BatchKVCache>(left, caches[0]->offset());
-  merged->set_rows(concatenate(keys, 0), concatenate(values, 0));
+  if (total > 0) merged->set_rows(concatenate(keys, 0), concatenate(values, 0));
   return merged;
 }
 
@@ -248,16 +241,18 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
       size_t n = std::min(static_cast<size_t>(options.batch_size) - active.size(), waiting.size());
       std::vector<int> picked(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
       waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
-      std::vector<array> first_logits;
+      // Each prompt but its last token fills a cache of its own; the last tokens then go through
+      // one step of the merged rows, as decoding steps do, and the rows join the running batch.
       std::vector<std::vector<std::shared_ptr<BatchKVCache>>> fresh(model.num_layers());
-      // The new rows' clock ends where the running batch's is, as extend() requires; their rotary
-      // positions are their own (row_offsets).
+      // After that step the new rows' clock is where the running batch's is, as extend()
+      // requires; their rotary positions are their own (row_offsets).
       int clock = 0;
       if (!layers.empty()) {
         clock = layers[0]->offset();
       } else {
         for (int i : picked) clock = std::max(clock, static_cast<int>(prompts[i].size()));
       }
+      std::vector<int> last_tokens;
       for (int i : picked) {
         const std::vector<int>& prompt = prompts[i];
         const int length = static_cast<int>(prompt.size());
@@ -267,19 +262,26 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
           layer.push_back(std::make_shared<BatchKVCache>(std::vector<int>{0}, clock - length));
           cache.push_back(layer.back());
         }
-        first_logits.push_back(prefill_rows(model, prompt, 1, length, cache, options.prefill_step_size));
-        eval(first_logits.back());
+        detail::prefill(model, prompt.data(), prompt.size() - 1, cache, options.prefill_step_size);
+        last_tokens.push_back(prompt.back());
       }
-      for (size_t l = 0; l < fresh.size(); ++l) {
-        auto merged = BatchKVCache::merge(fresh[l]);
-        if (layers.size() < fresh.size()) {
-          layers.push_back(merged);
+      std::vector<std::shared_ptr<BatchKVCache>> joined;
+      Cache joined_cache;
+      for (const auto& layer : fresh) {
+        joined.push_back(BatchKVCache::merge(layer));
+        joined_cache.push_back(joined.back());
+      }
+      const array logits =
+          model(array(last_tokens.data(), {static_cast<int64_t>(last_tokens.size()), 1}, int32), &joined_cache);
+      eval(logits);
+      for (size_t l = 0; l < joined.size(); ++l) {
+        if (layers.size() < joined.size()) {
+          layers.push_back(joined[l]);
         } else {
-          layers[l]->extend(*merged);
+          layers[l]->extend(*joined[l]);
         }
       }
       detail::eval_cache(Cache(layers.begin(), layers.end()));
-      const array logits = concatenate(first_logits, 0);
       const size_t first = active.size();
       for (int i : picked) {
         std::optional<uint64_t> seed;

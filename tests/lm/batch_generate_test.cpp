@@ -56,6 +56,7 @@ TEST(BatchGenerate, EachSequenceMatchesItsSinglePromptGreedyOutput) {
   options.max_tokens = 60;
   options.batch_size = 3;
   auto ps = prompts();
+  ps.push_back({ps[0][0]});  // one token: nothing to prefill before the first step
   std::vector<int> finished;
   auto result = tx::lm::batch_generate(demo(), ps, options,
                                        [&](int i, const tx::lm::BatchSequenceResult&) { finished.push_back(i); });
@@ -70,6 +71,14 @@ TEST(BatchGenerate, EachSequenceMatchesItsSinglePromptGreedyOutput) {
   int prompt_tokens = 0;
   for (const auto& p : ps) prompt_tokens += static_cast<int>(p.size());
   EXPECT_EQ(result.prompt_tokens, prompt_tokens);
+}
+
+TEST(BatchGenerate, PromptsOfOneTokenEach) {
+  BatchGenerateOptions options;
+  options.max_tokens = 12;
+  const std::vector<std::vector<int>> ps = {{prompts()[0][0]}, {prompts()[1][1]}};
+  const auto result = tx::lm::batch_generate(demo(), ps, options);
+  for (size_t i = 0; i < ps.size(); ++i) EXPECT_EQ(result.results[i].tokens, single(ps[i], 12).tokens) << "prompt " << i;
 }
 
 TEST(BatchGenerate, SequencesStopAtTheirOwnEndOfSequence) {
