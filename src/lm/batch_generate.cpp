@@ -40,6 +40,49 @@ struct Sequence {
   int next = 0;  // the last sampled token, fed at the next step
 };
 
+// Prefills prompts[picked] and joins them to the running batch `layers` (one cache per layer,
+// empty for none); returns the logits of their last tokens [picked, 1, V]. Each prompt but its
+// last token fills a cache of its own (a padded batch pass would take other attention kernels and
+// key alignments than the prompt alone); the last tokens then go through one step of the merged
+// rows, as decoding steps do. So a sequence's cache and first logits are exactly its prompt's
+// alone.
+array join_prompts(Model& model, const std::vector<std::vector<int>>& prompts, const std::vector<int>& picked,
+                   int prefill_step_size, std::vector<std::shared_ptr<BatchKVCache>>& layers) {
+  // After the last tokens' step the new rows' clock is the running batch's, as extend()
+  // requires; their rotary positions are their own (row_offsets).
+  int clock = 0;
+  if (!layers.empty()) {
+    clock = layers[0]->offset();
+  } else {
+    for (int i : picked) clock = std::max(clock, static_cast<int>(prompts[i].size()));
+  }
+  std::vector<std::vector<std::shared_ptr<BatchKVCache>>> fresh(model.num_layers());
+  std::vector<int> last_tokens;
+  for (int i : picked) {
+    const std::vector<int>& prompt = prompts[i];
+    Cache cache;
+    for (auto& layer : fresh) {
+      layer.push_back(std::make_shared<BatchKVCache>(std::vector<int>{0}, clock - static_cast<int>(prompt.size())));
+      cache.push_back(layer.back());
+    }
+    detail::prefill(model, prompt.data(), prompt.size() - 1, cache, prefill_step_size);
+    last_tokens.push_back(prompt.back());
+  }
+  std::vector<std::shared_ptr<BatchKVCache>> joined;
+  for (const auto& layer : fresh) joined.push_back(BatchKVCache::merge(layer));
+  Cache joined_cache(joined.begin(), joined.end());
+  const array logits =
+      model(array(last_tokens.data(), {static_cast<int64_t>(last_tokens.size()), 1}, int32), &joined_cache);
+  eval(logits);
+  if (layers.empty()) {
+    layers = joined;
+  } else {
+    for (size_t l = 0; l < layers.size(); ++l) layers[l]->extend(*joined[l]);
+  }
+  detail::eval_cache(Cache(layers.begin(), layers.end()));
+  return logits;
+}
+
 }  // namespace
 
 BatchKVCache::BatchKVCache(std::vector<int> left_padding, int start_offset)
@@ -132,29 +175,28 @@ void BatchKVCache::extend(const BatchKVCache& other) {
 
 std::shared_ptr<BatchKVCache> BatchKVCache::merge(const std::vector<std::shared_ptr<BatchKVCache>>& caches) {
   if (caches.empty()) throw std::invalid_argument("[BatchKVCache] merge needs at least one cache.");
-  int total = 0;
-  std::vector<array> like;  // a filled cache's state, for the shape of an empty one's padding
+  const BatchKVCache* longest = caches[0].get();
   for (const auto& c : caches) {
     if (c->offset() != caches[0]->offset()) {
       throw std::invalid_argument("[BatchKVCache] merge needs caches at one position, got " +
                                   std::to_string(caches[0]->offset()) + " and " + std::to_string(c->offset()) + ".");
     }
-    if (c->length() > total) {
-      total = c->length();
-      like = c->state();
-    }
+    if (c->length() > longest->length()) longest = c.get();
   }
+  const int total = longest->length();
   std::vector<int> left;
   std::vector<array> keys, values;
   for (const auto& c : caches) {
     const int pad = total - c->length();
     for (int l : c->left_padding_) left.push_back(l + pad);
     if (total == 0) continue;
-    std::vector<array> kv = c->state();
-    if (kv.empty()) {
-      // No columns yet (a prompt of one token): all padding.
-      for (const array& a : like) kv.push_back(zeros({c->batch_size(), a.shape(1), 0, a.shape(3)}, a.dtype()));
+    if (c->length() == 0) {
+      // No columns yet (a prompt of one token): all padding, shaped as the longest's rows.
+      for (auto [kv, out] : {std::pair{longest->state()[0], &keys}, std::pair{longest->state()[1], &values}})
+        out->push_back(zeros({c->batch_size(), kv.shape(1), total, kv.shape(3)}, kv.dtype()));
+      continue;
     }
+    const std::vector<array> kv = c->state();
     keys.push_back(left_pad_time(kv[0], pad));
     values.push_back(left_pad_time(kv[1], pad));
   }
@@ -233,55 +275,12 @@ BatchGenerateResult batch_generate(const LoadedModel& loaded, const std::vector<
   while (!waiting.empty() || !active.empty()) {
     std::vector<bool> alive;
     if (static_cast<int>(active.size()) < options.batch_size && !waiting.empty()) {
-      // Prefill the next waiting prompts, each on its own, and join them to the running batch
-      // (left-padded to its columns). A padded batch pass would take other attention kernels
-      // and key alignments than the prompt alone; this way a sequence's cache and first logits
-      // are exactly those of its prompt alone.
       auto start = Clock::now();
       size_t n = std::min(static_cast<size_t>(options.batch_size) - active.size(), waiting.size());
       std::vector<int> picked(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
       waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(n));
-      // Each prompt but its last token fills a cache of its own; the last tokens then go through
-      // one step of the merged rows, as decoding steps do, and the rows join the running batch.
-      std::vector<std::vector<std::shared_ptr<BatchKVCache>>> fresh(model.num_layers());
-      // After that step the new rows' clock is where the running batch's is, as extend()
-      // requires; their rotary positions are their own (row_offsets).
-      int clock = 0;
-      if (!layers.empty()) {
-        clock = layers[0]->offset();
-      } else {
-        for (int i : picked) clock = std::max(clock, static_cast<int>(prompts[i].size()));
-      }
-      std::vector<int> last_tokens;
-      for (int i : picked) {
-        const std::vector<int>& prompt = prompts[i];
-        const int length = static_cast<int>(prompt.size());
-        out.prompt_tokens += length;
-        Cache cache;
-        for (auto& layer : fresh) {
-          layer.push_back(std::make_shared<BatchKVCache>(std::vector<int>{0}, clock - length));
-          cache.push_back(layer.back());
-        }
-        detail::prefill(model, prompt.data(), prompt.size() - 1, cache, options.prefill_step_size);
-        last_tokens.push_back(prompt.back());
-      }
-      std::vector<std::shared_ptr<BatchKVCache>> joined;
-      Cache joined_cache;
-      for (const auto& layer : fresh) {
-        joined.push_back(BatchKVCache::merge(layer));
-        joined_cache.push_back(joined.back());
-      }
-      const array logits =
-          model(array(last_tokens.data(), {static_cast<int64_t>(last_tokens.size()), 1}, int32), &joined_cache);
-      eval(logits);
-      for (size_t l = 0; l < joined.size(); ++l) {
-        if (layers.size() < joined.size()) {
-          layers.push_back(joined[l]);
-        } else {
-          layers[l]->extend(*joined[l]);
-        }
-      }
-      detail::eval_cache(Cache(layers.begin(), layers.end()));
+      for (int i : picked) out.prompt_tokens += static_cast<int>(prompts[i].size());
+      const array logits = join_prompts(model, prompts, picked, options.prefill_step_size, layers);
       const size_t first = active.size();
       for (int i : picked) {
         std::optional<uint64_t> seed;

@@ -20,8 +20,9 @@ namespace tessera::lm {
 // padding columns, then its tokens. Row b's next token is at position length() -
 // left_padding(b) (row_offsets()), as it would be decoded alone: rotary embeddings only need
 // relative positions, but the same absolute ones round the same way, so each row computes
-// exactly what its sequence computes alone. offset() is the batch's clock, at least the furthest
-// of them, which caches joined by extend() share.
+// exactly what its sequence computes alone. offset() is the batch's clock, which caches joined
+// by extend() share: the longest of the first prompts sets it, so a row that joins later may be
+// further on.
 class BatchKVCache : public KVCache {
  public:
   explicit BatchKVCache(std::vector<int> left_padding, int start_offset = 0);

@@ -63,8 +63,8 @@ class LayerNorm : public UnaryModule {
 // (fast::rope). The frequencies are either base^(-2i/dims) or given as `freqs` (MLX's
 // convention: inv_freq = 1 / freqs); they are fixed at construction. Not a parameter holder.
 // `row_offsets` (int32 [B]), when given, places each batch row of x [B, ..., T, D] at its own
-// position instead; `offset` is then the furthest of them (what length-dependent frequencies
-// are chosen by).
+// position instead; `offset` then only chooses length-dependent frequencies (the batch cache's
+// clock).
 class RoPE : public Module {
  public:
   RoPE(int dims, bool traditional = false, float base = 10000.0f, float scale = 1.0f,

@@ -276,8 +276,9 @@ void eval_product(const std::vector<array>& inputs, int group_size, int bits, bo
   const auto form = decode_form(x, int8_activations);
   const bool decode = transpose && M >= 1 && M <= cpu::qdecode::max_rows(w.matrix, form);
   const std::byte* layout = decode ? decode_layout(inputs[1], inputs[2], inputs[3], w.matrix) : nullptr;
-  const ProductOutput o(out, y_scratch(out.dtype() == float32 ? 0 : out.size()));
+  float* y = out.dtype() == float32 ? out.data<float>() : y_scratch(out.size());
   if (layout) {
+    const ProductOutput o(out, y);
     cpu::qdecode::gemv(decode_input(x, form, x_scratch()), M, w.matrix, layout, o.y, form, o.y_bf16);
     return finish_output(o, out);
   }
@@ -286,12 +287,12 @@ void eval_product(const std::vector<array>& inputs, int group_size, int bits, bo
                               : x.dtype() == float16 ? cpu::InputType::float16
                                                      : cpu::InputType::float32;
   if (transpose) {
-    cpu::quantized_matmul_t(xf, M, w.matrix, o.y, type);
+    cpu::quantized_matmul_t(xf, M, w.matrix, y, type);
   } else {
-    cpu::quantized_matmul_n(xf, M, w.matrix, o.y, type);
+    cpu::quantized_matmul_n(xf, M, w.matrix, y, type);
   }
-  if (M == 0) std::fill(o.y, o.y + out.size(), 0.0f);
-  if (out.dtype() != float32) detail::convert_elements(o.y, float32, out.data<void>(), out.dtype(), out.size());
+  if (M == 0) std::fill(y, y + out.size(), 0.0f);
+  if (out.dtype() != float32) detail::convert_elements(y, float32, out.data<void>(), out.dtype(), out.size());
 }
 
 }  // namespace
@@ -366,7 +367,7 @@ void QuantizedMatmuls::eval_cpu(const std::vector<array>& inputs, std::vector<ar
     targets.push_back({&m, layout, nullptr, nullptr});
     if (outputs[i].dtype() != float32) scratch += outputs[i].size();
   }
-  if (targets.size() < count || x.size() == 0) {
+  if (targets.size() < count) {
     for (size_t i = 0; i < count; ++i) {
       if (outputs[i].size() == 0) continue;
       eval_product({x, inputs[1 + 3 * i], inputs[2 + 3 * i], inputs[3 + 3 * i]}, group_size_, bits_, true,
